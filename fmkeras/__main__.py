@@ -1,0 +1,3 @@
+from fmkeras.cli.main import run
+
+run()

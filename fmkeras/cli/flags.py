@@ -1,0 +1,31 @@
+"""Flags shared by the fmkeras commands; each maps onto a config field or a command input."""
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("recipe", None, "Built-in recipe to start from (see `fmkeras list`). Default: cnn_fashion.")
+flags.DEFINE_string("config", None, "YAML/JSON config file; applied after --recipe.")
+flags.DEFINE_multi_string("set", [], "Override any config field: --set=train.epochs=3 (repeatable).")
+flags.DEFINE_string("data", None, "data.source: fashion_mnist | idx:DIR | tfds:NAME | folder:DIR | npz:FILE.")
+flags.DEFINE_string("backbone", None, "model.backbone (see `fmkeras list`).")
+flags.DEFINE_string("weights", None, "model.weights: none | imagenet | PATH (.weights.h5/.h5/.keras).")
+flags.DEFINE_integer("epochs", None, "train.epochs.")
+flags.DEFINE_integer("batch_size", None, "train.batch_size.")
+flags.DEFINE_float("learning_rate", None, "train.learning_rate.")
+flags.DEFINE_integer("limit_train", None, "data.limit_train: use at most this many training images.")
+flags.DEFINE_string("name", None, "Run name (run directory prefix and default exported model name).")
+flags.DEFINE_string("run_dir", None, "Run directory: where `train` writes (reused to resume) and what "
+                    "`evaluate`/`export` read.")
+flags.DEFINE_string("model", None, "evaluate/export: a run directory, a .keras file or a SavedModel version dir.")
+flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).")
+flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
+flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")
+flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
+
+# Flag name -> config field it overrides.
+FIELD_FLAGS = {
+    "data": "data.source", "backbone": "model.backbone", "weights": "model.weights", "epochs": "train.epochs",
+    "batch_size": "train.batch_size", "learning_rate": "train.learning_rate", "limit_train": "data.limit_train",
+    "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
+    "export": "export.enabled",
+}

@@ -1,0 +1,24 @@
+"""Turns flags into a validated RunConfig: recipe -> --config file -> --set items -> field flags."""
+from __future__ import annotations
+
+from fmkeras.config import (RunConfig, apply_overrides, from_dict, load_config_file, parse_override, to_dict,
+                            validate)
+from fmkeras.recipes import load_recipe
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
+
+
+def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields: dict = None) -> RunConfig:
+    """Builds the run's config; later sources override earlier ones field by field."""
+    cfg = load_recipe(recipe or "cnn_fashion") if (recipe or not config_file) else RunConfig()
+    if config_file:
+        cfg = validate(from_dict(RunConfig, _deep_merge(to_dict(cfg), load_config_file(config_file))))
+    overrides = dict(parse_override(item) for item in sets)
+    overrides.update({k: v for k, v in (fields or {}).items() if v is not None})
+    return apply_overrides(cfg, overrides)

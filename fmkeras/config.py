@@ -1,0 +1,325 @@
+"""Dataclass configs for a run: data, augmentation, model, training and export.
+
+One source of truth: recipes (YAML/JSON files), config files given with --config and
+flag overrides (`train.epochs=3`) all become a `RunConfig` through `from_dict` and
+`apply_overrides`, and `validate` names the field, the bad value and what is allowed.
+
+Example:
+    cfg = load_config("fmkeras/recipes/cnn_fashion.yaml")
+    cfg = apply_overrides(cfg, {"train.epochs": 3})
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from typing import Any, Optional
+
+import yaml
+
+from fmkeras.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation applied to training batches (ImageDataGenerator-style ranges).
+
+    rotation: max degrees; shift: fraction of height/width; shear: shear factor (tan of the
+    angle); zoom: scale drawn from [1 - zoom, 1 + zoom]; fill_mode: how new pixels are filled.
+    """
+    rotation: float = 0.0
+    shift: float = 0.0
+    shear: float = 0.0
+    zoom: float = 0.0
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    fill_mode: str = "nearest"
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where images come from and how they are shaped.
+
+    source: `fashion_mnist` (Debian IDX files), `idx:DIR`, `tfds:NAME`, `folder:DIR`, `npz:FILE`.
+    image_size: (height, width) every image is resized to; None keeps the source's size.
+    """
+    source: str = "fashion_mnist"
+    image_size: Optional[tuple] = None
+    channels: Optional[int] = None
+    validation_split: float = 0.1
+    cache: str = "memory"
+    shuffle_buffer: int = 10000
+    limit_train: Optional[int] = None
+    limit_test: Optional[int] = None
+    classes: Optional[tuple] = None
+    seed: int = 1337
+    augment: AugmentConfig = AugmentConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The new classification head put on a backbone."""
+    pooling: str = "avg"
+    dense_units: tuple = ()
+    dropout: float = 0.0
+    activation: str = "relu"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Backbone (by registry name), its weights and options, and the head."""
+    backbone: str = "cnn"
+    weights: Optional[str] = None
+    input_size: Optional[tuple] = None
+    backbone_options: dict = dataclasses.field(default_factory=dict)
+    head: HeadConfig = HeadConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer, schedule, regularization and callbacks of one training run."""
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    l2: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_rate: float = 0.5
+    decay_steps: int = 1000
+    label_smoothing: float = 0.0
+    early_stopping_patience: int = 0
+    steps_per_epoch: Optional[int] = None
+    seed: int = 1337
+    deterministic: bool = False
+    verbose: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """Where the SavedModel goes: `<base_dir>/<model_name>/<next version>/`."""
+    enabled: bool = True
+    base_dir: str = "saved_models"
+    model_name: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything one `fmkeras train` run needs."""
+    name: str = "run"
+    run_root: str = "runs"
+    run_dir: Optional[str] = None
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+
+
+CHOICES = {
+    "data.cache": ("memory", "none"),
+    "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
+    "model.head.pooling": ("avg", "max", "flatten"),
+    "train.optimizer": ("adam", "adamw", "sgd"),
+    "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+}
+SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:")
+
+
+def _field_types(cls) -> dict:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, kind: Any, path: str) -> Any:
+    """Converts a YAML/JSON/flag value to the field's declared type, or raises naming `path`."""
+    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        kind = [k for k in typing.get_args(kind) if k is not type(None)][0]
+    if dataclasses.is_dataclass(kind):
+        if isinstance(value, kind):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{path}` must be a mapping. Received: {path}={value!r}")
+        return from_dict(kind, value, prefix=path + ".")
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+                return value.lower() in ("true", "1")
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind is tuple:
+            if isinstance(value, str):
+                value = [v for v in value.replace("x", ",").split(",") if v.strip()]
+                value = [yaml.safe_load(v) for v in value]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return tuple(value)
+        if kind is dict:
+            if not isinstance(value, dict):
+                raise TypeError
+            return dict(value)
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise TypeError
+            return str(value)
+    except (TypeError, ValueError):
+        name = getattr(kind, "__name__", str(kind))
+        raise ConfigError(f"`{path}` must be of type {name}. Received: {path}={value!r}") from None
+    return value
+
+
+def from_dict(cls, values: dict, prefix: str = ""):
+    """Builds config `cls` from a (nested) dict, rejecting unknown fields by name."""
+    if values is None:
+        values = {}
+    types = _field_types(cls)
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise ConfigError(
+            f"unknown config field `{prefix}{unknown[0]}`; allowed fields of `{prefix.rstrip('.') or 'config'}`: "
+            f"{', '.join(sorted(types))}")
+    kwargs = {k: _coerce(v, types[k], prefix + k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    """A plain JSON-serialisable dict of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _replace_path(cfg, parts: list, value: Any, full: str):
+    types = _field_types(type(cfg))
+    head = parts[0]
+    if head not in types:
+        prefix = full[: len(full) - len(".".join(parts))]
+        raise ConfigError(
+            f"unknown config field `{full}`; allowed fields of `{prefix.rstrip('.') or 'config'}`: "
+            f"{', '.join(sorted(types))}")
+    if len(parts) == 1:
+        return dataclasses.replace(cfg, **{head: _coerce(value, types[head], full)})
+    child = getattr(cfg, head)
+    if not dataclasses.is_dataclass(child):
+        raise ConfigError(f"`{full}`: `{head}` is not a group of fields")
+    return dataclasses.replace(cfg, **{head: _replace_path(child, parts[1:], value, full)})
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict) -> RunConfig:
+    """Returns `cfg` with dotted-path overrides applied, e.g. {"train.epochs": 3}."""
+    for key, value in overrides.items():
+        if isinstance(value, str) and value.strip():
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                pass  # not YAML: keep the text, the field's type decides
+        cfg = _replace_path(cfg, key.split("."), value, key)
+    return validate(cfg)
+
+
+def parse_override(text: str) -> tuple:
+    """Parses one `--set` item `a.b=value` into (path, value)."""
+    if "=" not in text:
+        raise ConfigError(f"override must look like `section.field=value`. Received: {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def load_config_file(path: str) -> dict:
+    """Reads a YAML or JSON config file into a dict."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as fh:
+        text = fh.read()
+    try:
+        values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
+                          f"{str(err).splitlines()[0]}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return values
+
+
+def load_config(path: str) -> RunConfig:
+    """Loads and validates a RunConfig from a YAML/JSON file."""
+    return validate(from_dict(RunConfig, load_config_file(path)))
+
+
+def _check_choice(path: str, value: Any):
+    allowed = CHOICES[path]
+    if value not in allowed:
+        raise ConfigError(f"`{path}` must be one of {', '.join(allowed)}. Received: {path}={value!r}")
+
+
+def _check_range(path: str, value, low=None, high=None, low_open=False):
+    if value is None:
+        return
+    bad = (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high)
+    if bad:
+        lo = "" if low is None else (f"> {low}" if low_open else f">= {low}")
+        hi = "" if high is None else f"<= {high}"
+        raise ConfigError(f"`{path}` must be {' and '.join(x for x in (lo, hi) if x)}. Received: {path}={value!r}")
+
+
+def _check_size(path: str, value):
+    if value is None:
+        return
+    if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ConfigError(f"`{path}` must be two positive integers (height, width). Received: {path}={value!r}")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Checks every field's range and choices; returns `cfg` unchanged or raises ConfigError."""
+    d, a, m, t = cfg.data, cfg.data.augment, cfg.model, cfg.train
+    if not d.source.startswith(SOURCE_PREFIXES):
+        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:. "
+                          f"Received: data.source={d.source!r}")
+    _check_size("data.image_size", d.image_size)
+    _check_size("model.input_size", m.input_size)
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"`data.channels` must be 1, 3 or null. Received: data.channels={d.channels!r}")
+    _check_range("data.validation_split", d.validation_split, 0.0, 0.9)
+    _check_choice("data.cache", d.cache)
+    _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
+    _check_range("data.limit_train", d.limit_train, 1)
+    _check_range("data.limit_test", d.limit_test, 1)
+    _check_range("data.augment.rotation", a.rotation, 0.0, 180.0)
+    for name in ("shift", "shear", "zoom", "brightness", "contrast"):
+        _check_range(f"data.augment.{name}", getattr(a, name), 0.0, 0.9)
+    _check_choice("data.augment.fill_mode", a.fill_mode)
+    _check_choice("model.head.pooling", m.head.pooling)
+    _check_range("model.head.dropout", m.head.dropout, 0.0, 0.95)
+    if not all(isinstance(u, int) and u > 0 for u in m.head.dense_units):
+        raise ConfigError(f"`model.head.dense_units` must be positive integers. "
+                          f"Received: model.head.dense_units={m.head.dense_units!r}")
+    _check_range("train.epochs", t.epochs, 1)
+    _check_range("train.batch_size", t.batch_size, 1)
+    _check_range("train.learning_rate", t.learning_rate, 0.0, 10.0, low_open=True)
+    _check_range("train.momentum", t.momentum, 0.0, 1.0)
+    _check_range("train.weight_decay", t.weight_decay, 0.0)
+    _check_range("train.l2", t.l2, 0.0)
+    _check_range("train.label_smoothing", t.label_smoothing, 0.0, 0.5)
+    _check_range("train.warmup_steps", t.warmup_steps, 0)
+    _check_range("train.decay_steps", t.decay_steps, 1)
+    _check_range("train.steps_per_epoch", t.steps_per_epoch, 1)
+    _check_choice("train.optimizer", t.optimizer)
+    _check_choice("train.schedule", t.schedule)
+    if not cfg.name or "/" in cfg.name:
+        raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
+    return cfg

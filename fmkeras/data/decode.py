@@ -1,0 +1,55 @@
+"""Decoding and resizing shared by training and the exported serving graph.
+
+Both paths call these functions, so a served image goes through exactly the ops a
+training image went through.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """Converts an image's last axis to 1 or 3 channels (grayscale <-> RGB, drops alpha)."""
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 4:
+        image = image[..., :3]
+        have = 3
+    if channels == 3 and have == 1:
+        return tf.image.grayscale_to_rgb(image)
+    if channels == 1 and have == 3:
+        return tf.image.rgb_to_grayscale(image)
+    raise ValueError(f"cannot convert {have} channels to {channels}")
+
+
+def prepare_image(image: tf.Tensor, size: tuple, channels: int) -> tf.Tensor:
+    """uint8/float (..., H, W, C) -> float32 (..., size[0], size[1], channels) in [0, 255]."""
+    image = to_channels(image, channels)
+    image = tf.cast(image, tf.float32)
+    if image.shape[-3:-1] != tuple(size):
+        image = tf.image.resize(image, size, method="bilinear", antialias=True)
+        image = tf.clip_by_value(image, 0.0, 255.0)
+    return image
+
+
+def decode_image(contents: tf.Tensor, channels: int) -> tf.Tensor:
+    """Encoded PNG/JPEG/GIF/BMP bytes -> uint8 (H, W, channels); the first frame of a GIF."""
+    image = tf.io.decode_image(contents, channels=0, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, None])
+    depth = tf.shape(image)[-1]
+    # decode_image's own channel conversion rejects some inputs; normalise explicitly instead.
+    image = tf.cond(depth == 4, lambda: image[..., :3], lambda: image)
+    image = tf.cond(depth == 2, lambda: image[..., :1], lambda: image)
+    if channels == 3:
+        image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.image.grayscale_to_rgb(image), lambda: image)
+    else:
+        image = tf.cond(tf.shape(image)[-1] == 3, lambda: tf.cast(
+            tf.image.rgb_to_grayscale(image), tf.uint8), lambda: image)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def load_and_prepare(path: tf.Tensor, size: tuple, channels: int) -> tf.Tensor:
+    """Reads an image file and returns it prepared for the model."""
+    return prepare_image(decode_image(tf.io.read_file(path), channels), size, channels)

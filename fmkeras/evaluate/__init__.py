@@ -1,0 +1,7 @@
+"""Evaluate: metrics, reports and plots."""
+from fmkeras.evaluate.metrics import classification_report, confusion_matrix, predict_dataset
+from fmkeras.evaluate.plots import plot_history
+from fmkeras.evaluate.report import evaluate_predictions, write_json
+
+__all__ = ["classification_report", "confusion_matrix", "predict_dataset", "plot_history",
+           "evaluate_predictions", "write_json"]

@@ -1,0 +1,28 @@
+"""Evaluate a model on a test set and write metrics JSON and plots into a run directory."""
+from __future__ import annotations
+
+import json
+import os
+
+from fmkeras.evaluate.metrics import classification_report, predict_dataset
+from fmkeras.evaluate.plots import plot_confusion_matrix, plot_misclassified
+
+
+def write_json(path: str, values) -> str:
+    """Writes JSON via a temp file + rename, so a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(values, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def evaluate_predictions(predict_fn, dataset, class_names, out_dir: str, prefix: str = "test") -> dict:
+    """Predicts `dataset`, writes `<prefix>_metrics.json`, confusion matrix and misclassified PNGs."""
+    os.makedirs(out_dir, exist_ok=True)
+    probabilities, labels, images = predict_dataset(predict_fn, dataset)
+    report = classification_report(probabilities, labels, class_names)
+    write_json(os.path.join(out_dir, f"{prefix}_metrics.json"), report)
+    plot_confusion_matrix(report["confusion_matrix"], class_names, os.path.join(out_dir, f"{prefix}_confusion.png"))
+    plot_misclassified(images, labels, probabilities, class_names, os.path.join(out_dir, f"{prefix}_misclassified.png"))
+    return report

@@ -1,0 +1,69 @@
+"""SavedModel export with serving signatures that do training's preprocessing in-graph.
+
+Signatures (outputs: `probabilities` (N, K), `class_ids` (N,), `class_names` (N,)):
+- `serving_default`: `images`, a batch of encoded PNG/JPEG/GIF/BMP bytes (tf.string, (N,)).
+- `serve_pixels`: `pixels`, uint8 (N, H, W, C) at any size; resized like training images.
+
+Example:
+    version, path = export_saved_model(model, "saved_models/fashion", class_names, (28, 28, 1))
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from fmkeras.data.decode import decode_image, prepare_image
+from fmkeras.export.versions import publish_version
+
+METADATA_FILE = "fmkeras.json"
+
+
+def _outputs(model, images, class_names):
+    probabilities = model(images, training=False)
+    class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    return {"probabilities": probabilities, "class_ids": class_ids,
+            "class_names": tf.gather(tf.constant(list(class_names)), class_ids)}
+
+
+def build_archive(model: keras.Model, class_names, image_shape: tuple) -> keras.export.ExportArchive:
+    """An ExportArchive tracking `model` with the bytes and pixels endpoints."""
+    size, channels = tuple(image_shape[:2]), int(image_shape[2])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve_bytes(images):
+        pixels = tf.map_fn(lambda b: prepare_image(decode_image(b, channels), size, channels), images,
+                           fn_output_signature=tf.TensorSpec((*size, channels), tf.float32))
+        return _outputs(model, pixels, class_names)
+
+    def serve_pixels(pixels):
+        return _outputs(model, prepare_image(pixels, size, channels), class_names)
+
+    archive.add_endpoint("serving_default", serve_bytes,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    archive.add_endpoint("serve_pixels", serve_pixels,
+                         input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="pixels")])
+    return archive
+
+
+def export_saved_model(model: keras.Model, base_path: str, class_names, image_shape: tuple,
+                       extra_metadata: dict = None) -> tuple:
+    """Writes the next numbered version under `base_path`; returns (version, path)."""
+    metadata = {"class_names": list(class_names), "image_shape": list(image_shape),
+                "signatures": ["serving_default", "serve_pixels"], **(extra_metadata or {})}
+
+    def write(tmp_dir):
+        build_archive(model, class_names, image_shape).write_out(tmp_dir, verbose=False)
+        with open(os.path.join(tmp_dir, METADATA_FILE), "w") as fh:
+            json.dump(metadata, fh, indent=2)
+
+    return publish_version(base_path, write)
+
+
+def load_metadata(version_dir: str) -> dict:
+    """Reads the fmkeras metadata written beside an exported SavedModel."""
+    with open(os.path.join(version_dir, METADATA_FILE)) as fh:
+        return json.load(fh)

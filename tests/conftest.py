@@ -1,0 +1,45 @@
+"""Shared fixtures: seeded runs, tiny real Fashion-MNIST slices, tiny configs."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fmkeras.config import DataConfig, ModelConfig, RunConfig, TrainConfig, ExportConfig, HeadConfig  # noqa: E402
+from fmkeras.data.idx import FASHION_MNIST_DIR, fashion_mnist_source  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+    keras.utils.set_random_seed(1234)
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The real Fashion-MNIST source (Debian package); the suite needs it installed."""
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.fail(f"{FASHION_MNIST_DIR} missing: run `make install` (apt-get install dataset-fashion-mnist)")
+    return fashion_mnist_source()
+
+
+@pytest.fixture(scope="session")
+def fashion_npz(tmp_path_factory, fashion):
+    """A small .npz slice of real Fashion-MNIST: 600 train / 200 test images."""
+    path = tmp_path_factory.mktemp("data") / "fashion_small.npz"
+    np.savez(path, x_train=fashion.x_train[:600], y_train=fashion.y_train[:600],
+             x_test=fashion.x_test[:200], y_test=fashion.y_test[:200], class_names=np.array(fashion.class_names))
+    return str(path)
+
+
+def tiny_config(tmp_path, **train) -> RunConfig:
+    """A run config that trains the small CNN on 600 real Fashion-MNIST images in seconds."""
+    return RunConfig(
+        name="tiny", run_root=str(tmp_path / "runs"),
+        data=DataConfig(source="fashion_mnist", limit_train=600, limit_test=200, validation_split=0.2),
+        model=ModelConfig(backbone="cnn", backbone_options={"filters": (8, 16)}, head=HeadConfig(dense_units=(16,))),
+        train=TrainConfig(**{"epochs": 1, "batch_size": 64, "verbose": 0, **train}),
+        export=ExportConfig(base_dir=str(tmp_path / "saved_models")))
