@@ -29,3 +29,10 @@ FIELD_FLAGS = {
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
     "export": "export.enabled",
 }
+
+
+def config_from_flags():
+    """The run's RunConfig from --recipe, --config, --set and the field flags."""
+    from fmkeras.cli.resolve import resolve_config
+    fields = {field: getattr(FLAGS, flag) for flag, field in FIELD_FLAGS.items()}
+    return resolve_config(FLAGS.recipe, FLAGS.config, FLAGS.set, fields)

@@ -1,4 +1,4 @@
-"""The library calls behind each CLI command (no flag parsing here)."""
+"""The library calls behind `fmkeras evaluate` and `fmkeras export` (no flag parsing here)."""
 from __future__ import annotations
 
 import json
@@ -10,17 +10,7 @@ from fmkeras.config import DataConfig, RunConfig, from_dict, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError, DataError
 from fmkeras.evaluate import evaluate_predictions, write_json
-from fmkeras.experiment import MODEL_FILE, export_model, run_training
-
-
-def train(cfg: RunConfig) -> dict:
-    report = run_training(cfg)
-    test = report.get("test") or {}
-    print(f"run directory: {report['run_dir']}")
-    print(f"{report['evaluated_on']} accuracy: {test.get('accuracy')}  (train {report['train_seconds']} s)")
-    if "export" in report:
-        print(f"exported: {report['export']['path']}")
-    return report
+from fmkeras.experiment import MODEL_FILE, export_model
 
 
 def _run_config(run_dir: str) -> RunConfig:
