@@ -55,6 +55,7 @@ class DataConfig:
     limit_train: Optional[int] = None
     limit_test: Optional[int] = None
     classes: Optional[tuple] = None
+    download: bool = True
     seed: int = 1337
     augment: AugmentConfig = AugmentConfig()
 
@@ -158,6 +159,8 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace("x", ",").split(",") if v.strip()]
                 value = [yaml.safe_load(v) for v in value]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = [value]  # a lone number is a one-item list; validate() judges its length
             if not isinstance(value, (list, tuple)):
                 raise TypeError
             return tuple(value)

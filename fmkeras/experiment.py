@@ -53,13 +53,14 @@ def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -
 def run_training(cfg: RunConfig) -> dict:
     """Trains `cfg`, evaluates on the test split, writes the run directory and exports."""
     seed_everything(cfg.train)
-    run_dir = make_run_dir(cfg)
-    write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
+    # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)
     data = build_datasets(source, cfg.data, cfg.train.batch_size)
+    model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
+    run_dir = make_run_dir(cfg)
+    write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
     for path, reason in data.skipped:
         log.warning("skipped %s: %s", path, reason)
-    model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
     result = fit(model, data, cfg.train, run_dir)
     model.save(os.path.join(run_dir, MODEL_FILE))
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))

@@ -16,6 +16,11 @@ from fmkeras.data.idx import FASHION_MNIST_DIR, fashion_mnist_source  # noqa: E4
 def _seed():
     import keras
     keras.utils.set_random_seed(1234)
+    yield
+    # A test that turned op determinism on (train.deterministic) must not change the tests after it.
+    from tensorflow.python.framework import config as tf_config
+    if tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 @pytest.fixture(scope="session")

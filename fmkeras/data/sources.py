@@ -16,18 +16,18 @@ def load_source(cfg: DataConfig) -> Source:
     """Loads the examples named by `cfg.source`, keeping `cfg.classes` if given."""
     spec = cfg.source
     kind, _, arg = spec.partition(":")
+    if not arg and spec != "fashion_mnist":
+        raise DataError(f"data source {spec!r} needs a path or name after '{kind}:'")
     if spec == "fashion_mnist":
         source = fashion_mnist_source()
     elif kind == "idx":
         source = idx_source(arg)
     elif kind == "tfds":
-        source = tfds_source(arg, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        source = tfds_source(arg, limit_train=cfg.limit_train, limit_test=cfg.limit_test, download=cfg.download)
     elif kind == "folder":
         source = image_folder_source(arg, channels=cfg.channels or 3)
     elif kind == "npz":
         source = npz_source(arg)
     else:
         raise DataError(f"unknown data source {spec!r}; use fashion_mnist, idx:DIR, tfds:NAME, folder:DIR or npz:FILE")
-    if not arg and spec != "fashion_mnist":
-        raise DataError(f"data source {spec!r} needs a path or name after '{kind}:'")
     return select_classes(source, cfg.classes)

@@ -1,0 +1,69 @@
+"""fmkeras/config.py: loading, overrides and validation messages."""
+import json
+
+import pytest
+
+from fmkeras.config import (RunConfig, apply_overrides, from_dict, load_config, parse_override, to_dict,
+                            validate)
+from fmkeras.errors import ConfigError
+
+
+def test_defaults_validate_and_round_trip():
+    cfg = validate(RunConfig())
+    assert from_dict(RunConfig, to_dict(cfg)) == cfg
+
+
+def test_overrides_are_typed_by_field():
+    cfg = apply_overrides(RunConfig(), {"train.epochs": "3", "train.learning_rate": "1e-4",
+                                        "data.image_size": "32,32", "data.augment.horizontal_flip": "true",
+                                        "data.source": "folder:/tmp/x"})
+    assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
+    assert cfg.train.learning_rate == pytest.approx(1e-4)
+    assert cfg.data.image_size == (32, 32)
+    assert cfg.data.augment.horizontal_flip is True
+    assert cfg.data.source == "folder:/tmp/x"
+
+
+@pytest.mark.parametrize("key,value,fragment", [
+    ("train.epocs", 3, "unknown config field `train.epocs`"),
+    ("train.epochs", 0, "`train.epochs` must be >= 1. Received: train.epochs=0"),
+    ("train.optimizer", "lamb", "`train.optimizer` must be one of adam, adamw, sgd. Received: train.optimizer='lamb'"),
+    ("train.epochs", "three", "`train.epochs` must be of type int"),
+    ("data.validation_split", 1.5, "`data.validation_split` must be >= 0.0 and <= 0.9"),
+    ("data.source", "s3://bucket", "`data.source` must be fashion_mnist or start with"),
+    ("data.image_size", "32", "`data.image_size` must be two positive integers"),
+    ("model.head.pooling", "sum", "`model.head.pooling` must be one of avg, max, flatten"),
+])
+def test_bad_values_name_field_value_and_allowed(key, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(RunConfig(), {key: value})
+    assert fragment in str(err.value)
+
+
+def test_unknown_field_in_file_lists_allowed(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"train": {"epochs": 2, "bogus": 1}}))
+    with pytest.raises(ConfigError, match=r"unknown config field `train.bogus`; allowed fields of `train`: .*epochs"):
+        load_config(str(path))
+
+
+def test_yaml_file_loads_nested(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: demo\ntrain:\n  epochs: 2\nmodel:\n  head:\n    dense_units: [64, 32]\n")
+    cfg = load_config(str(path))
+    assert (cfg.name, cfg.train.epochs, cfg.model.head.dense_units) == ("demo", 2, (64, 32))
+
+
+def test_invalid_yaml_and_missing_file_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+        load_config(str(tmp_path / "nope.yaml"))
+
+
+def test_parse_override_requires_equals():
+    assert parse_override("train.epochs=3") == ("train.epochs", "3")
+    with pytest.raises(ConfigError, match="section.field=value"):
+        parse_override("train.epochs")

@@ -1,0 +1,46 @@
+"""fmkeras/train/trainer.py: fit writes its files and keeps the best weights."""
+import os
+
+import numpy as np
+
+from fmkeras.data import build_datasets, load_source
+from fmkeras.train import fit, seed_everything
+from fmkeras.transfer import build_classifier
+from tests.conftest import tiny_config
+
+
+def _setup(tmp_path, **train):
+    cfg = tiny_config(tmp_path, **train)
+    seed_everything(cfg.train)
+    data = build_datasets(load_source(cfg.data), cfg.data, cfg.train.batch_size)
+    return cfg, data, build_classifier(cfg.model, data.image_shape, len(data.class_names))
+
+
+def test_fit_learns_and_writes_run_files(tmp_path):
+    cfg, data, model = _setup(tmp_path, epochs=3, learning_rate=3e-3)
+    result = fit(model, data, cfg.train, str(tmp_path / "run"))
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert len(result.epochs) == 3 and all(e["images_per_second"] > 0 for e in result.epochs)
+    for name in ("checkpoints/best.weights.h5", "history.csv"):
+        assert os.path.isfile(tmp_path / "run" / name), name
+    assert os.listdir(tmp_path / "run" / "logs"), "TensorBoard logs missing"
+    # The model holds the best checkpoint's weights (lowest val_loss), not the last epoch's.
+    best = int(np.argmin(result.history["val_loss"]))
+    scores = model.evaluate(data.val, verbose=0, return_dict=True)
+    assert abs(scores["loss"] - result.history["val_loss"][best]) < 1e-3
+
+
+def test_label_smoothing_and_sgd_train(tmp_path):
+    cfg, data, model = _setup(tmp_path, optimizer="sgd", label_smoothing=0.1, schedule="inverse_time")
+    result = fit(model, data, cfg.train, str(tmp_path / "run"))
+    assert np.isfinite(result.history["loss"][0]) and "val_accuracy" in result.history
+
+
+def test_same_seed_same_weights(tmp_path):
+    weights = []
+    for run in ("a", "b"):
+        cfg, data, model = _setup(tmp_path / run, deterministic=True)
+        fit(model, data, cfg.train, str(tmp_path / run / "run"))
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
