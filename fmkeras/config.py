@@ -102,6 +102,22 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Staged transfer: stage 1 trains the head for `train.epochs` (backbone frozen if
+    `freeze_backbone`); stage 2 runs `epochs` more with the top `unfreeze_layers` layers or
+    `unfreeze_blocks` blocks trainable (both 0 = the whole backbone) at `learning_rate`,
+    each lower block's LR multiplied by `lr_decay_per_block` (discriminative LRs; 1 = off).
+    BatchNorm layers stay in inference mode while `freeze_batchnorm`."""
+    freeze_backbone: bool = False
+    epochs: int = 0
+    unfreeze_layers: int = 0
+    unfreeze_blocks: int = 0
+    learning_rate: float = 1e-5
+    freeze_batchnorm: bool = True
+    lr_decay_per_block: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
     """Where the SavedModel goes: `<base_dir>/<model_name>/<next version>/`."""
     enabled: bool = True
@@ -118,6 +134,7 @@ class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     export: ExportConfig = ExportConfig()
 
 
@@ -323,6 +340,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("train.steps_per_epoch", t.steps_per_epoch, 1)
     _check_choice("train.optimizer", t.optimizer)
     _check_choice("train.schedule", t.schedule)
+    f = cfg.finetune
+    for name in ("epochs", "unfreeze_layers", "unfreeze_blocks"):
+        _check_range(f"finetune.{name}", getattr(f, name), 0)
+    _check_range("finetune.learning_rate", f.learning_rate, 0.0, 10.0, low_open=True)
+    _check_range("finetune.lr_decay_per_block", f.lr_decay_per_block, 0.0, 1.0, low_open=True)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg
