@@ -62,11 +62,16 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
-    """The new classification head put on a backbone."""
+    """The new classification head put on a backbone.
+
+    binary: one sigmoid unit instead of a softmax (two classes only); the model still
+    outputs two probabilities [1 - p, p], so evaluation and export treat it like any classifier.
+    """
     pooling: str = "avg"
     dense_units: tuple = ()
     dropout: float = 0.0
     activation: str = "relu"
+    binary: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
