@@ -19,7 +19,7 @@ import urllib.parse
 import keras
 
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
-from fmkeras.errors import WeightsError
+from fmkeras.errors import ConfigError, WeightsError
 
 log = logging.getLogger("fmkeras")
 WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".keras")
@@ -115,12 +115,23 @@ def _backbone_of(saved: keras.Model) -> keras.Model:
     return saved.get_layer("backbone") if "backbone" in names else saved
 
 
+def _build(spec: BackboneSpec, input_shape: tuple, options: dict) -> keras.Model:
+    try:
+        return spec.builder(input_shape, weights=None, **options)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise ConfigError(f"backbone {spec.name!r} does not take `model.backbone_options` "
+                          f"{str(err).split('argument')[-1].strip()}. Received: model.backbone_options={options!r}"
+                          ) from None
+
+
 def build_backbone(spec: BackboneSpec, input_shape: tuple, weights=None, options: dict = None) -> keras.Model:
     """Builds `spec` at `input_shape` with `weights` (None/"none", a preset name, or a weight file)."""
     options = dict(options or {})
     if weights is None or weights == "none":
-        return spec.builder(input_shape, weights=None, **options)
+        return _build(spec, input_shape, options)
     path = weights if is_weight_file(weights) else resolve_preset(spec, weights)
-    model = load_weight_file(spec.builder(input_shape, weights=None, **options), path)
+    model = load_weight_file(_build(spec, input_shape, options), path)
     log.info("backbone %s: loaded weights from %s", spec.name, path)
     return model
