@@ -75,8 +75,8 @@ def test_backbone_builds_trains_one_step_and_exports(name, tmp_path):
     loss = model.train_on_batch(x, y)
     assert np.all(np.isfinite(loss))
     assert any(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights))
-    version, path = export_saved_model(model, str(tmp_path / "exported"), ["a", "b", "c"], (28, 28, 1))
+    _, path = export_saved_model(model, str(tmp_path / "exported"), ["a", "b", "c"], (28, 28, 1))
     served = tf.saved_model.load(path).signatures["serve_pixels"](pixels=tf.constant(x.astype("uint8")))
     assert served["probabilities"].shape == (4, 3) and os.path.isdir(path)
-    np.testing.assert_allclose(served["probabilities"].numpy(), model(x.astype("uint8").astype("float32"), training=False),
-                               atol=1e-4)
+    expected = model(x.astype("uint8").astype("float32"), training=False)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fmkeras.config import DataConfig, ExportConfig
+from fmkeras.config import ExportConfig
 from fmkeras.errors import DataError
 from fmkeras.evaluate.ensemble import adapt_input, ensemble_report
 from fmkeras.experiment import run_training
