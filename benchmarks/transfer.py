@@ -4,13 +4,14 @@
 2. On classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot) keep `--labels_per_class` training images per
    class (80% train / 20% validation) and test on all 5000 test images of those classes:
    - scratch:   the same architecture from random weights,
-   - transfer:  the pretrained backbone (weights=<pretrain run>/model.keras) frozen, new head trained
-                (stage 1), then the whole backbone fine-tuned at a 10x lower LR (stage 2),
-   with the same labels, epochs budget and seed. Repeated for `--seeds` label draws.
+   - transfer_staged:  the pretrained backbone (weights=<pretrain run>/model.keras) frozen while a new head
+                       trains (stage 1), then the whole backbone fine-tuned at a 10x lower LR (stage 2);
+   - transfer_full:    the pretrained backbone as initialisation, everything trained like scratch;
+   with the same labels, epoch budget and seed. Repeated for `--seeds` label draws.
 Everything goes through the public API (run_training with configs), as a user would.
 
 Run:    python benchmarks/transfer.py [--labels_per_class 50] [--pretrain_images 15000] [--seeds 3]
-Prints one JSON object; `transfer_minus_scratch` is the mean test-accuracy gain.
+Prints one JSON object; `transfer_minus_scratch` is each transfer variant's mean test-accuracy gain.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ from fmkeras.config import (DataConfig, ExportConfig, FinetuneConfig, HeadConfig
 from fmkeras.data.idx import fashion_mnist_source  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 
-BACKBONE = {"filters": (32, 64, 128)}
+# No BatchNorm: with a few hundred steps Keras' BN moving variance (momentum 0.99, starting at 1) is still
+# far from the batch variance, which would cripple the from-scratch baseline at inference, not the method.
+BACKBONE = {"filters": (32, 64, 128), "batch_norm": False}
 HEAD = HeadConfig(pooling="avg", dense_units=(64,), dropout=0.3)
 PRETRAIN_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 
@@ -75,7 +78,7 @@ def main():
     pretrain, pre_seconds = _run(work, "pretrain", pre_npz, epochs=args.pretrain_epochs, lr=2e-3, batch=128, val=0.1)
     backbone_file = os.path.join(pretrain["run_dir"], "model.keras")
 
-    results = {"scratch": [], "transfer": []}
+    results = {"scratch": [], "transfer_staged": [], "transfer_full": []}
     stage2 = max(1, args.epochs // 3)
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
@@ -83,10 +86,12 @@ def main():
                               for c in TARGET_CLASSES])
         npz = _subset_npz(os.path.join(work, f"few_{seed}.npz"), source, TARGET_CLASSES, few)
         scratch, _ = _run(work, f"scratch{seed}", npz, epochs=args.epochs, seed=seed)
-        transfer, _ = _run(work, f"transfer{seed}", npz, weights=backbone_file, seed=seed, epochs=args.epochs - stage2,
-                           finetune=FinetuneConfig(freeze_backbone=True, epochs=stage2, learning_rate=1e-4))
+        staged, _ = _run(work, f"staged{seed}", npz, weights=backbone_file, seed=seed, epochs=args.epochs - stage2,
+                         finetune=FinetuneConfig(freeze_backbone=True, epochs=stage2, learning_rate=1e-4))
+        full, _ = _run(work, f"full{seed}", npz, weights=backbone_file, epochs=args.epochs, seed=seed)
         results["scratch"].append(scratch["test"]["accuracy"])
-        results["transfer"].append(transfer["test"]["accuracy"])
+        results["transfer_staged"].append(staged["test"]["accuracy"])
+        results["transfer_full"].append(full["test"]["accuracy"])
 
     means = {k: round(statistics.mean(v), 4) for k, v in results.items()}
     print(json.dumps({
@@ -97,8 +102,7 @@ def main():
                    "train_val_split": "80/20", "test_images": int(np.isin(source.y_test, TARGET_CLASSES).sum()),
                    "epochs": args.epochs, "seeds": args.seeds},
         "test_accuracy": results, "mean_test_accuracy": means,
-        "transfer_minus_scratch": round(means["transfer"] - means["scratch"], 4),
-        "transfer_beats_scratch": means["transfer"] > means["scratch"],
+        "transfer_minus_scratch": {k: round(means[k] - means["scratch"], 4) for k in means if k != "scratch"},
         "total_seconds": round(time.perf_counter() - start, 1), "work_dir": work,
     }, indent=2))
 
