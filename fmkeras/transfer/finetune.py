@@ -63,17 +63,10 @@ def unfreeze_top(model: keras.Model, layers: int = 0, blocks: int = 0, freeze_ba
     (inference mode, fixed moving statistics) when `freeze_batchnorm`.
     Returns the names of the backbone layers left trainable.
     """
-    if layers and blocks:
-        raise ConfigError(f"set finetune.unfreeze_layers or finetune.unfreeze_blocks, not both. "
-                          f"Received: unfreeze_layers={layers}, unfreeze_blocks={blocks}")
+    _check_unfreeze(model, layers, blocks)
     backbone = _backbone(model)
     grouped = backbone_blocks(backbone)
     ordered = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if blocks > len(grouped):
-        raise ConfigError(f"finetune.unfreeze_blocks={blocks} but backbone has {len(grouped)} blocks: "
-                          f"{', '.join(name for name, _ in grouped)}")
-    if layers > len(ordered):
-        raise ConfigError(f"finetune.unfreeze_layers={layers} but backbone has {len(ordered)} layers")
     if blocks:
         top = [layer for _, group in grouped[-blocks:] for layer in group]
     else:
@@ -87,6 +80,21 @@ def unfreeze_top(model: keras.Model, layers: int = 0, blocks: int = 0, freeze_ba
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     return [layer.name for layer in ordered if layer.trainable]
+
+
+def _check_unfreeze(model: keras.Model, layers: int, blocks: int):
+    """Raises ConfigError when the requested layers/blocks are not in the backbone."""
+    if layers and blocks:
+        raise ConfigError(f"set finetune.unfreeze_layers or finetune.unfreeze_blocks, not both. "
+                          f"Received: unfreeze_layers={layers}, unfreeze_blocks={blocks}")
+    backbone = _backbone(model)
+    grouped = backbone_blocks(backbone)
+    ordered = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if blocks > len(grouped):
+        raise ConfigError(f"finetune.unfreeze_blocks={blocks} but backbone has {len(grouped)} blocks: "
+                          f"{', '.join(name for name, _ in grouped)}")
+    if layers > len(ordered):
+        raise ConfigError(f"finetune.unfreeze_layers={layers} but backbone has {len(ordered)} layers")
 
 
 def block_lr_multipliers(model: keras.Model, decay: float) -> dict:
@@ -121,6 +129,8 @@ def _write_history(path: str, stages: list):
 def fit_stages(model: keras.Model, data, cfg: RunConfig, run_dir: str) -> StagedResult:
     """Stage 1 (head, backbone frozen if asked), then stage 2 (top unfrozen, lower LR) if finetune.epochs > 0."""
     f = cfg.finetune
+    if f.epochs:
+        _check_unfreeze(model, f.unfreeze_layers, f.unfreeze_blocks)  # fail before stage 1, not after it
     if f.freeze_backbone:
         freeze_backbone(model)
     head = fit(model, data, cfg.train, run_dir)

@@ -123,3 +123,13 @@ def test_run_training_with_discriminative_finetune_saves_and_reloads(tmp_path):
     model = keras.saving.load_model(os.path.join(report["run_dir"], "model.keras"), safe_mode=True)
     assert isinstance(model.optimizer, MultiplierAdam)
     assert model.optimizer.lr_multipliers["block1_conv1/kernel"] == 0.5
+
+
+def test_bad_unfreeze_request_fails_before_stage_one(tmp_path):
+    cfg, data, model = _setup(tmp_path, FinetuneConfig(epochs=1, unfreeze_blocks=9))
+    with pytest.raises(ConfigError, match="unfreeze_blocks=9 but backbone has 2 blocks"):
+        fit_stages(model, data, cfg, str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run"), "stage 1 must not have run"
+    from fmkeras.config import apply_overrides
+    with pytest.raises(ConfigError, match="unfreeze_layers` or `finetune.unfreeze_blocks`, not both"):
+        apply_overrides(cfg, {"finetune.unfreeze_layers": 2, "finetune.unfreeze_blocks": 1})
