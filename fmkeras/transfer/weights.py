@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import urllib.parse
 
 import keras
@@ -44,13 +45,22 @@ def preset_file(preset: WeightPreset) -> str:
 
 
 def network_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> bool:
-    """True if a TCP connection to `url`'s host opens within `timeout` seconds."""
+    """True if a TCP connection to `url`'s host opens within `timeout` seconds (DNS lookup included)."""
     parts = urllib.parse.urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    opened = []
+
+    def probe():
+        try:
+            socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            pass
+
+    # The socket timeout does not bound the DNS lookup, which can hang on a half-configured network.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
 
 
 def _check_hash(path: str, expected: str):
