@@ -42,3 +42,12 @@ clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- issue 3: backbones, transfer, recipes ---
+.PHONY: list bench-transfer
+
+list: install
+	$(FMKERAS) list
+
+bench-transfer: install
+	$(PY) benchmarks/transfer.py $(ARGS)

@@ -62,11 +62,16 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
-    """The new classification head put on a backbone."""
+    """The new classification head put on a backbone.
+
+    binary: one sigmoid unit instead of a softmax (two classes only); the model still
+    outputs two probabilities [1 - p, p], so evaluation and export treat it like any classifier.
+    """
     pooling: str = "avg"
     dense_units: tuple = ()
     dropout: float = 0.0
     activation: str = "relu"
+    binary: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,6 +350,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         _check_range(f"finetune.{name}", getattr(f, name), 0)
     _check_range("finetune.learning_rate", f.learning_rate, 0.0, 10.0, low_open=True)
     _check_range("finetune.lr_decay_per_block", f.lr_decay_per_block, 0.0, 1.0, low_open=True)
+    if f.unfreeze_layers and f.unfreeze_blocks:
+        raise ConfigError(f"set `finetune.unfreeze_layers` or `finetune.unfreeze_blocks`, not both. Received: "
+                          f"finetune.unfreeze_layers={f.unfreeze_layers}, finetune.unfreeze_blocks={f.unfreeze_blocks}")
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg

@@ -19,8 +19,8 @@ from fmkeras.config import RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
 from fmkeras.export import export_saved_model
-from fmkeras.train import fit, seed_everything
-from fmkeras.transfer import build_classifier
+from fmkeras.train import seed_everything
+from fmkeras.transfer import build_classifier, fit_stages
 
 log = logging.getLogger("fmkeras")
 MODEL_FILE = "model.keras"
@@ -61,7 +61,7 @@ def run_training(cfg: RunConfig) -> dict:
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
     for path, reason in data.skipped:
         log.warning("skipped %s: %s", path, reason)
-    result = fit(model, data, cfg.train, run_dir)
+    result = fit_stages(model, data, cfg, run_dir)
     model.save(os.path.join(run_dir, MODEL_FILE))
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
@@ -72,7 +72,7 @@ def run_training(cfg: RunConfig) -> dict:
         "class_names": list(data.class_names), "image_shape": list(data.image_shape),
         "num_train": data.num_train, "num_val": data.num_val, "num_test": data.num_test,
         "params": model.count_params(), "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
-        "history": result.history, "stopped_early": result.stopped_early,
+        "history": result.history, "stages": result.stages, "stopped_early": result.stopped_early,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped], "skipped_count": len(data.skipped),
         "test": test,
     }

@@ -20,6 +20,8 @@ flags.DEFINE_string("model", None, "evaluate/export: a run directory, a .keras f
 flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).")
 flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
 flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")
+flags.DEFINE_string("ensemble", None, "evaluate: comma-separated run dirs / .keras files / SavedModel version dirs "
+                    "whose predicted probabilities are averaged; reports each model's and the ensemble's accuracy.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
 
 # Flag name -> config field it overrides.

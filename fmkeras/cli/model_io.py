@@ -58,6 +58,51 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None) 
     return report
 
 
+def _member(path: str):
+    """(predict_fn taking any batch, class names or None, data config or None) of one ensemble member."""
+    import tensorflow as tf
+    from fmkeras.data.decode import to_channels
+    from fmkeras.evaluate.ensemble import adapt_input
+    from fmkeras.export.saved_model import load_metadata
+    predict, image_shape, run_cfg = load_model_for_eval(path)
+    class_names = None
+    if run_cfg is not None and os.path.isfile(os.path.join(path, "metrics.json")):
+        with open(os.path.join(path, "metrics.json")) as fh:
+            class_names = json.load(fh).get("class_names")
+    if image_shape is None:  # a SavedModel: serve_pixels resizes itself but needs its own channel count
+        metadata = load_metadata(path)
+        class_names, channels = metadata["class_names"], metadata["image_shape"][2]
+        return (lambda x, f=predict: f(to_channels(tf.convert_to_tensor(x), channels))), class_names, None
+    return adapt_input(predict, image_shape), class_names, (run_cfg.data if run_cfg else None)
+
+
+def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: str = None) -> dict:
+    """Averages the predictions of several run dirs / .keras files / SavedModels; scores each and the mean."""
+    from fmkeras.evaluate.ensemble import ensemble_report
+    loaded = [_member(path) for path in model_paths]
+    data_cfg = data_cfg or next((cfg for _, _, cfg in loaded if cfg is not None), None)
+    if data_cfg is None:
+        raise ConfigError("evaluate --ensemble needs --data when no member is a run directory")
+    source = load_source(data_cfg)
+    data = build_datasets(source, data_cfg, batch_size=256)
+    for path, (_, names, _) in zip(model_paths, loaded):
+        if names is not None and list(names) != list(data.class_names):
+            raise DataError(f"model {path} was trained on classes {', '.join(names)}; the data has "
+                            f"{', '.join(data.class_names)}")
+    dataset = data.test if data.test is not None else data.val
+    report = {"models": list(model_paths), "data": source.name,
+              **ensemble_report([(p, m[0]) for p, m in zip(model_paths, loaded)], dataset, data.class_names)}
+    out_dir = out_dir or os.path.join("runs", "ensemble")
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, "ensemble_report.json"), report)
+    for member in report["members"]:
+        print(f"{member['model']}: accuracy {member['accuracy']}")
+    print(f"ensemble of {len(model_paths)}: accuracy {report['ensemble']['accuracy']}  "
+          f"({report['num_examples']} images)")
+    print(f"report: {os.path.join(out_dir, 'ensemble_report.json')}")
+    return report
+
+
 def export(run_dir: str, cfg: RunConfig) -> dict:
     """Exports the model of a finished run directory as the next SavedModel version."""
     run_cfg = _run_config(run_dir)

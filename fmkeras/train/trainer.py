@@ -49,10 +49,14 @@ def _labels_for_loss(ds, num_classes: int, smoothing: float):
     return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None):
-    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric."""
+def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None,
+                  optimizer: keras.optimizers.Optimizer = None):
+    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric.
+
+    `optimizer` replaces the configured one (e.g. one with per-block LRs from transfer.finetune).
+    """
     apply_l2(model, cfg.l2)
-    optimizer = build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
+    optimizer = optimizer or build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
     if cfg.label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]

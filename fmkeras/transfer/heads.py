@@ -12,7 +12,8 @@ import keras
 
 from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig
-from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels
+from fmkeras.errors import ConfigError
+from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels, TwoClassProbabilities
 from fmkeras.transfer.weights import build_backbone
 
 BACKBONE_LAYER = "backbone"
@@ -27,7 +28,7 @@ def backbone_input_shape(cfg: ModelConfig, image_shape: tuple) -> tuple:
 
 
 def add_head(features, num_classes: int, head: HeadConfig):
-    """Pooling -> optional Dense/Dropout stack -> softmax predictions."""
+    """Pooling -> optional Dense/Dropout stack -> softmax (or, with `head.binary`, sigmoid) predictions."""
     x = features
     if len(x.shape) == 4:
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
@@ -39,6 +40,12 @@ def add_head(features, num_classes: int, head: HeadConfig):
             x = keras.layers.Dropout(head.dropout, name=f"head_dropout{i}")(x)
     if head.dropout and not head.dense_units:
         x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
+    if head.binary:
+        if num_classes != 2:
+            raise ConfigError(f"`model.head.binary` needs exactly 2 classes. Received: {num_classes} classes")
+        p = keras.layers.Dense(1, activation="sigmoid", name="head_sigmoid", dtype="float32")(x)
+        # Sparse cross-entropy on [1 - p, p] equals binary cross-entropy on p.
+        return TwoClassProbabilities(name="predictions", dtype="float32")(p)
     return keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
 
 
