@@ -55,6 +55,8 @@ class DataConfig:
     image_size: (height, width) every image is resized to; None keeps the source's size.
     cache: where decoded+resized images are kept after the first epoch: `memory`, `none`, or a
     directory path (with a '/', e.g. ./cache) for tf.data file caches that outlive the run.
+    check_files: decode every file of an image folder once before training and skip (and
+    report) the ones that fail, so no bad file can stop an epoch.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -68,6 +70,7 @@ class DataConfig:
     download: bool = True
     seed: int = 1337
     augment: AugmentConfig = AugmentConfig()
+    check_files: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

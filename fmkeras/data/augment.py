@@ -124,7 +124,8 @@ def augment_batch(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.
     shape = tf.shape(images)
     if is_geometric(cfg):
         matrices = affine_matrices(affine_params(shape[0], cfg, seed), shape[1], shape[2])
-        images = warp_images(images, matrices, fill_mode=cfg.fill_mode, interpolation=cfg.interpolation)
+        images = warp_images(images, matrices, fill_mode=cfg.fill_mode, interpolation=cfg.interpolation,
+                             dtype=tf.float32)
     images = tf.cast(images, tf.float32)
     if cfg.brightness or cfg.contrast:
         images = _color(images, cfg, seed)

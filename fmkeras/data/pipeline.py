@@ -84,7 +84,7 @@ def pipeline_options(deterministic: bool, sharded: bool) -> tf.data.Options:
     return options
 
 
-def _examples(source: Source, x, y, shape: tuple, deterministic: bool) -> tf.data.Dataset:
+def decoded_examples(source: Source, x, y, shape: tuple, deterministic: bool = True) -> tf.data.Dataset:
     """(uint8 image at the model's size, int64 label) per example, decoded in parallel."""
     size, channels = tuple(shape[:2]), shape[2]
     ds = tf.data.Dataset.from_tensor_slices((x.astype(str) if source.kind == "files" else x, y))
@@ -112,12 +112,13 @@ def _cache_key(source: Source, x, shape: tuple, split: str) -> str:
     return f"{split}-{digest.hexdigest()[:16]}"
 
 
-def _batch_transform(cfg: DataConfig, num_classes: int):
-    """The per-batch training map: cast, fused augmentation, then MixUp/CutMix (soft labels)."""
+def training_batch_transform(cfg: DataConfig, num_classes: int):
+    """The per-batch training map `((images, labels), int64 seed) -> (float32 images, labels)`:
+    fused augmentation, then MixUp/CutMix (soft labels)."""
     def transform(batch, seed):
         images, labels = batch
         seeds = tf.stack([seed, seed // 7 + 1])
-        images = augment_batch(tf.cast(images, tf.float32), cfg.augment, seeds)
+        images = tf.cast(augment_batch(images, cfg.augment, seeds), tf.float32)  # uint8 in: warped as uint8 taps
         if uses_mixing(cfg.augment):
             images, labels = mix_batch(images, labels, cfg.augment, num_classes, seeds + 11)
         return images, labels
@@ -133,8 +134,8 @@ def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: boo
     if training and not (is_identity(cfg.augment) and not uses_mixing(cfg.augment)):
         # One random int64 per batch, re-drawn each epoch yet reproducible from the seed.
         seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(_batch_transform(cfg, num_classes), num_parallel_calls=AUTOTUNE,
-                                                  deterministic=deterministic)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(training_batch_transform(cfg, num_classes),
+                                                  num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     return ds.with_options(pipeline_options(deterministic, sharded)).prefetch(AUTOTUNE)
@@ -175,7 +176,7 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
         if len(y) == 0:
             return None, 0
         key = _cache_key(source, x, shape, split)
-        ds = _finish(_examples(source, x, y, shape, deterministic), cfg, batch_size, training, len(y), key,
+        ds = _finish(decoded_examples(source, x, y, shape, deterministic), cfg, batch_size, training, len(y), key,
                      num_classes, deterministic, sharded)
         return ds, len(y)
 
