@@ -42,3 +42,13 @@ clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- input pipeline (issue 4) ---------------------------------------------------------
+PREVIEW_OUT ?= augment_preview.png
+.PHONY: bench-pipeline preview
+
+bench-pipeline: install
+	$(PY) benchmarks/pipeline.py $(ARGS)
+
+preview: install
+	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
