@@ -107,7 +107,7 @@ def _cache(ds: tf.data.Dataset, cfg: DataConfig, key: str) -> tf.data.Dataset:
 
 def _cache_key(source: Source, x, shape: tuple, split: str) -> str:
     """A file-cache name that changes whenever the examples or their size change (no stale reads)."""
-    digest = hashlib.sha1(f"{source.name}|{shape}|{len(x)}".encode())
+    digest = hashlib.sha256(f"{source.name}|{shape}|{len(x)}".encode())
     digest.update("\n".join(map(str, x)).encode() if source.kind == "files" else np.ascontiguousarray(x).tobytes())
     return f"{split}-{digest.hexdigest()[:16]}"
 
@@ -175,7 +175,7 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
             x, y = x[keep], y[keep]
         if len(y) == 0:
             return None, 0
-        key = _cache_key(source, x, shape, split)
+        key = _cache_key(source, x, shape, split) if cfg.cache not in ("memory", "none") else ""
         ds = _finish(decoded_examples(source, x, y, shape, deterministic), cfg, batch_size, training, len(y), key,
                      num_classes, deterministic, sharded)
         return ds, len(y)
