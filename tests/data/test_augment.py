@@ -90,3 +90,14 @@ def test_random_resized_crop_area_and_aspect():
     for x, y in ((0, 0), (31, 0), (0, 31), (31, 31)):
         assert (m[:, 0] * x + m[:, 1] * y + m[:, 2]).min() >= -0.5
         assert (m[:, 3] * x + m[:, 4] * y + m[:, 5]).max() <= 31.5
+
+
+def test_brightness_and_contrast_stay_in_range():
+    images = tf.fill([2000, 2, 2, 1], 128.0)
+    bright = augment_batch(images, AugmentConfig(brightness=0.1), tf.constant([1, 2])).numpy()[:, 0, 0, 0] - 128
+    assert np.abs(bright).max() <= 25.5 + 1e-3 and bright.min() < -24 and bright.max() > 24
+    ramp = tf.constant(np.linspace(64, 192, 4, dtype=np.float32).reshape(1, 2, 2, 1).repeat(500, axis=0))
+    out = augment_batch(ramp, AugmentConfig(contrast=0.2), tf.constant([3, 4])).numpy()
+    scale = (out[:, 1, 1, 0] - out[:, 0, 0, 0]) / 128.0  # the spread of each image scales by its factor
+    assert scale.min() >= 0.8 - 1e-4 and scale.max() <= 1.2 + 1e-4 and np.ptp(scale) > 0.3
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 128.0, atol=1e-3)  # contrast keeps the mean
