@@ -51,3 +51,13 @@ list: install
 
 bench-transfer: install
 	$(PY) benchmarks/transfer.py $(ARGS)
+
+# --- input pipeline (issue 4) ---------------------------------------------------------
+PREVIEW_OUT ?= augment_preview.png
+.PHONY: bench-pipeline preview
+
+bench-pipeline: install
+	$(PY) benchmarks/pipeline.py $(ARGS)
+
+preview: install
+	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)

@@ -27,6 +27,10 @@ class AugmentConfig:
 
     rotation: max degrees; shift: fraction of height/width; shear: shear factor (tan of the
     angle); zoom: scale drawn from [1 - zoom, 1 + zoom]; fill_mode: how new pixels are filled.
+    crop_area_min: random resized crop covering [crop_area_min, 1] of the image (aspect 3/4..4/3),
+    fused into the same single resampling (0 = off); interpolation: bilinear | nearest.
+    mixup / cutmix: Beta(alpha, alpha) of the batch-level MixUp / CutMix (0 = off; both on =
+    each batch picks one); they make the training labels one-hot soft labels.
     """
     rotation: float = 0.0
     shift: float = 0.0
@@ -37,6 +41,10 @@ class AugmentConfig:
     fill_mode: str = "nearest"
     brightness: float = 0.0
     contrast: float = 0.0
+    crop_area_min: float = 0.0
+    interpolation: str = "bilinear"
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +53,10 @@ class DataConfig:
 
     source: `fashion_mnist` (Debian IDX files), `idx:DIR`, `tfds:NAME`, `folder:DIR`, `npz:FILE`.
     image_size: (height, width) every image is resized to; None keeps the source's size.
+    cache: where decoded+resized images are kept after the first epoch: `memory`, `none`, or a
+    directory path (with a '/', e.g. ./cache) for tf.data file caches that outlive the run.
+    check_files: decode every file of an image folder once before training and skip (and
+    report) the ones that fail, so no bad file can stop an epoch.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -58,6 +70,7 @@ class DataConfig:
     download: bool = True
     seed: int = 1337
     augment: AugmentConfig = AugmentConfig()
+    check_files: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +159,7 @@ class RunConfig:
 CHOICES = {
     "data.cache": ("memory", "none"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
+    "data.augment.interpolation": ("bilinear", "nearest"),
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
@@ -320,7 +334,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     if d.channels not in (None, 1, 3):
         raise ConfigError(f"`data.channels` must be 1, 3 or null. Received: data.channels={d.channels!r}")
     _check_range("data.validation_split", d.validation_split, 0.0, 0.9)
-    _check_choice("data.cache", d.cache)
+    if d.cache not in CHOICES["data.cache"] and "/" not in d.cache:
+        raise ConfigError(f"`data.cache` must be memory, none or a directory path containing '/' (e.g. ./cache). "
+                          f"Received: data.cache={d.cache!r}")
     _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
     _check_range("data.limit_train", d.limit_train, 1)
     _check_range("data.limit_test", d.limit_test, 1)
@@ -328,6 +344,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name in ("shift", "shear", "zoom", "brightness", "contrast"):
         _check_range(f"data.augment.{name}", getattr(a, name), 0.0, 0.9)
     _check_choice("data.augment.fill_mode", a.fill_mode)
+    _check_choice("data.augment.interpolation", a.interpolation)
+    _check_range("data.augment.crop_area_min", a.crop_area_min, 0.0, 1.0)
+    _check_range("data.augment.mixup", a.mixup, 0.0, 10.0)
+    _check_range("data.augment.cutmix", a.cutmix, 0.0, 10.0)
     _check_choice("model.head.pooling", m.head.pooling)
     _check_range("model.head.dropout", m.head.dropout, 0.0, 0.95)
     if not all(isinstance(u, int) and u > 0 for u in m.head.dense_units):

@@ -55,7 +55,8 @@ def run_training(cfg: RunConfig) -> dict:
     seed_everything(cfg.train)
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)
-    data = build_datasets(source, cfg.data, cfg.train.batch_size)
+    # Parallel stages may hand out elements in completion order unless the run must be reproducible.
+    data = build_datasets(source, cfg.data, cfg.train.batch_size, deterministic=cfg.train.deterministic)
     model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))

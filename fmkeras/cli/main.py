@@ -15,7 +15,7 @@ import sys
 from absl import app
 from absl import logging as absl_logging
 
-from fmkeras.cli import evaluate, export, listing, train  # noqa: F401  (each defines its flags)
+from fmkeras.cli import data, evaluate, export, listing, train  # noqa: F401  (each defines its flags)
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
 
@@ -25,6 +25,7 @@ COMMANDS = {
     "evaluate": "fmkeras.cli.evaluate",
     "export": "fmkeras.cli.export",
     "list": "fmkeras.cli.listing",
+    "data": "fmkeras.cli.data",
 }
 
 
@@ -39,14 +40,16 @@ def main(argv):
     if len(argv) < 2 or argv[1] in ("help", "-h"):
         print(usage())
         return 0 if len(argv) >= 2 else 2
-    if len(argv) > 2:
+    module = importlib.import_module(COMMANDS[argv[1]]) if argv[1] in COMMANDS else None
+    # Commands with SUBCOMMANDS (e.g. `data preview`) take one more word; the others none.
+    if len(argv) > 2 + bool(getattr(module, "SUBCOMMANDS", None)):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
     logging.getLogger("fmkeras").setLevel(logging.INFO)
     absl_logging.set_verbosity(absl_logging.WARNING)  # TF's SavedModel writer logs every asset at INFO
     try:
         if argv[1] not in COMMANDS:
             raise UserError(f"unknown command {argv[1]!r}; commands: {', '.join(COMMANDS)}")
-        importlib.import_module(COMMANDS[argv[1]]).run()
+        module.run(*argv[2:])
     except UserError as err:
         if FLAGS.verbose_errors:
             raise

@@ -43,21 +43,28 @@ def steps_per_epoch(cfg: TrainConfig, num_train: int) -> int:
     return cfg.steps_per_epoch or max(1, math.ceil(num_train / cfg.batch_size))
 
 
-def _labels_for_loss(ds, num_classes: int, smoothing: float):
-    if ds is None or not smoothing:
+def has_soft_labels(ds) -> bool:
+    """True when a dataset yields (B, K) one-hot/soft labels (MixUp/CutMix) instead of (B,) class ids."""
+    return ds is not None and ds.element_spec[1].shape.rank == 2
+
+
+def _labels_for_loss(ds, num_classes: int, categorical: bool):
+    if ds is None or not categorical or has_soft_labels(ds):
         return ds
     return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None,
-                  optimizer: keras.optimizers.Optimizer = None):
+                  optimizer: keras.optimizers.Optimizer = None, soft_labels: bool = False):
     """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric.
 
-    `optimizer` replaces the configured one (e.g. one with per-block LRs from transfer.finetune).
+    optimizer: replaces the configured one (e.g. one with per-block LRs from transfer.finetune).
+    soft_labels: the training labels are (B, K) probabilities (MixUp/CutMix), so the loss is
+    categorical even without label smoothing.
     """
     apply_l2(model, cfg.l2)
     optimizer = optimizer or build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
-    if cfg.label_smoothing:
+    if cfg.label_smoothing or soft_labels:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
@@ -72,11 +79,14 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     """Fits `model` on `data.train` (validating on `data.val`) and restores the best weights."""
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
+    # The labels' shape decides the loss: soft (B, K) training labels need a categorical loss,
+    # and then the validation labels are one-hot encoded to match.
+    categorical = bool(cfg.label_smoothing) or has_soft_labels(data.train)
     if compile:
-        compile_model(model, cfg, steps * epochs, learning_rate)
+        compile_model(model, cfg, steps * epochs, learning_rate, soft_labels=has_soft_labels(data.train))
     num_classes = model.output_shape[-1]
-    train = _labels_for_loss(data.train, num_classes, cfg.label_smoothing)
-    val = _labels_for_loss(data.val, num_classes, cfg.label_smoothing)
+    train = _labels_for_loss(data.train, num_classes, categorical)
+    val = _labels_for_loss(data.val, num_classes, categorical)
     if cfg.steps_per_epoch:
         train = train.repeat()
     monitor = "val_loss" if val is not None else "loss"

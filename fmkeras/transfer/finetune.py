@@ -30,7 +30,7 @@ from fmkeras.errors import ConfigError
 from fmkeras.train.lr_multipliers import with_lr_multipliers
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
-from fmkeras.train.trainer import TrainResult, compile_model, fit, steps_per_epoch
+from fmkeras.train.trainer import TrainResult, compile_model, fit, has_soft_labels, steps_per_epoch
 from fmkeras.transfer.heads import BACKBONE_LAYER
 
 FINETUNE_DIR = "finetune"
@@ -146,7 +146,8 @@ def fit_stages(model: keras.Model, data, cfg: RunConfig, run_dir: str) -> Staged
     if f.lr_decay_per_block < 1.0:
         multipliers = block_lr_multipliers(model, f.lr_decay_per_block)
         optimizer = with_lr_multipliers(optimizer, multipliers)
-    compile_model(model, cfg.train, steps, f.learning_rate, optimizer=optimizer)
+    compile_model(model, cfg.train, steps, f.learning_rate, optimizer=optimizer,
+                  soft_labels=has_soft_labels(data.train))
     done = stages[0]["epochs"]
     tune = fit(model, data, cfg.train, os.path.join(run_dir, FINETUNE_DIR), epochs=done + f.epochs,
                compile=False, initial_epoch=done)
