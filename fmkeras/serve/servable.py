@@ -36,6 +36,14 @@ def signature_defs_json(version_dir: str) -> dict:
             for name in sorted(graph.signature_def)}
 
 
+def tf_error_text(err: tf.errors.OpError) -> str:
+    """The line of a TF op error that says what was wrong, without graph node dumps."""
+    lines = [line.strip() for line in str(err.message).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(("[[", "<stack", "Detected at node",
+                                                                      "Graph execution error"))]
+    return (useful[0] if useful else lines[0])[:500]
+
+
 class ServedVersion:
     """A loaded version: `run(signature, {input: array})` -> {output: array}."""
 
@@ -57,5 +65,5 @@ class ServedVersion:
             with self._lock:
                 outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
-            raise InvalidArgument(str(err.message).strip().splitlines()[0][:500]) from None
+            raise InvalidArgument(tf_error_text(err)) from None
         return {k: np.asarray(v) for k, v in outputs.items()}
