@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -101,6 +102,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "fmkeras-serve"
     timeout = 30  # seconds a silent client may hold a connection
 
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.address_string(), *args)
 
@@ -113,9 +118,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Headers and body in one write: two small writes meet Nagle + delayed ACK (a 40 ms stall).
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self._headers_buffer.append(data)
+        self.flush_headers()
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, unknown method) as JSON too."""
