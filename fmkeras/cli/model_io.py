@@ -121,6 +121,7 @@ def export_tflite(run_dir: str, quantize: str = "none", trust: bool = False, cal
     report = {"run_dir": run_dir, "quantize": quantize, "tflite_path": path, "tflite_bytes": len(tflite_bytes),
               "float_saved_model_variables_bytes": float_variables, "float_params_bytes": 4 * model.count_params(),
               "size_ratio": round(len(tflite_bytes) / float_variables, 4),
+              "size_ratio_to_float_params": round(len(tflite_bytes) / (4 * model.count_params()), 4),
               "calibration_images": 0 if representative is None else int(len(representative)), "data": source.name}
     if evaluation is not None:
         images, labels = _arrays(evaluation, 10 ** 9)
