@@ -1,6 +1,7 @@
 """Merges concurrent predict requests into one model call (TF Serving's batching, simplified).
 
-A single worker thread takes the first queued request, waits up to `timeout_ms` for more,
+A single worker thread takes the first queued request, waits up to `timeout_ms` for more
+(only while requests the server has received but not yet queued exist, see `track`),
 and runs requests with the same servable, signature and per-instance shape as one batch of
 at most `max_size` instances, then splits the outputs back. If a merged batch fails on bad
 input (e.g. one undecodable image), each request is re-run alone so only the bad one fails.
@@ -9,6 +10,7 @@ The worker is the only caller of the model, so model calls never run concurrentl
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import queue
 import threading
@@ -37,9 +39,21 @@ class Batcher:
         self.request_timeout = request_timeout
         self._queue = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
+        self._inflight, self._count_lock = 0, threading.Lock()
         self.batches = collections.Counter()  # batch size -> number of model calls, for tests/benchmarks
         self._thread = threading.Thread(target=self._work, name="batcher", daemon=True)
         self._thread.start()
+
+    @contextlib.contextmanager
+    def track(self):
+        """Marks one request in flight (from receipt to answer), so batches wait for it."""
+        with self._count_lock:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._inflight -= 1
 
     def predict(self, servable, signature: str, inputs: dict) -> dict:
         if self._stop.is_set():
@@ -62,10 +76,13 @@ class Batcher:
         deadline = time.monotonic() + self.timeout
         total = items[0].size
         while total < self.max_size:
-            wait = deadline - time.monotonic()
+            # Wait only for requests that exist: ones already received but still being parsed.
+            wait = deadline - time.monotonic() if self._inflight > len(items) else 0
             try:
                 item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
+                if self._inflight > len(items) and time.monotonic() < deadline:
+                    continue
                 break
             if item is None:
                 self._queue.put(None)  # keep the stop marker for the loop

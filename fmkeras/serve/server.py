@@ -87,6 +87,10 @@ class ModelServer(ThreadingHTTPServer):
                              "fmkeras": served.metadata}}
 
     def predict(self, match, body: bytes) -> dict:
+        with self.batcher.track():
+            return self._predict(match, body)
+
+    def _predict(self, match, body: bytes) -> dict:
         served = self._servable(match, match.group("name"))
         request = load_json(body, self.cfg.max_json_depth)
         signature, inputs, fmt = parse_predict(request, served.input_specs)

@@ -75,3 +75,30 @@ def test_full_queue_is_resource_exhausted():
     refused = [r for r in results.values() if isinstance(r, ResourceExhausted)]
     assert refused and refused[0].http_code == 429 and "too many queued requests" in refused[0].message
     assert any(not isinstance(r, Exception) for r in results.values())
+
+
+def test_batch_waits_only_for_requests_in_flight():
+    servable, batcher = FakeServable(), Batcher(max_size=8, timeout_ms=300)
+    x = {"x": np.ones((1, 1), np.float32)}
+    try:
+        start = time.monotonic()
+        with batcher.track():
+            batcher.predict(servable, "s", x)
+        assert time.monotonic() - start < 0.2  # alone: no 300 ms wait for requests that do not exist
+        second_arrived = threading.Event()
+
+        def late_request():  # received now, queued 50 ms later (e.g. still parsing its JSON)
+            with batcher.track():
+                second_arrived.set()
+                time.sleep(0.05)
+                batcher.predict(servable, "s", x)
+
+        thread = threading.Thread(target=late_request)
+        thread.start()
+        second_arrived.wait(5)
+        with batcher.track():
+            batcher.predict(servable, "s", x)
+        thread.join(10)
+    finally:
+        batcher.stop()
+    assert servable.calls == [1, 2]
