@@ -133,6 +133,8 @@ class ServeConfig:
     version_labels: label -> version for `/labels/{label}` URLs (e.g. {"stable": 1}).
     batch_max_size / batch_timeout_ms: concurrent requests are merged into one model call of at
     most this many images, waiting at most this long for more to arrive.
+    max_image_pixels: encoded images whose header claims more pixels are refused (decompression bombs).
+    max_connections: open connections beyond this get HTTP 503 and are closed.
     """
     model_base_path: Optional[str] = None
     model_name: Optional[str] = None
@@ -144,6 +146,8 @@ class ServeConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 32
     max_batch_instances: int = 1024
+    max_image_pixels: int = 4096 * 4096
+    max_connections: int = 64
     batch_max_size: int = 8
     batch_timeout_ms: float = 2.0
     max_queue: int = 256
@@ -380,7 +384,8 @@ def validate(cfg: RunConfig) -> RunConfig:
 def validate_serve(s: ServeConfig) -> ServeConfig:
     """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
     _check_range("serve.port", s.port, 0, 65535)
-    for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "batch_max_size", "max_queue"):
+    for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
+                 "batch_max_size", "max_queue"):
         _check_range(f"serve.{name}", getattr(s, name), 1)
     for name in ("poll_seconds", "request_timeout_seconds"):
         _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)

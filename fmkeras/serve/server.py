@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fmkeras.config import ServeConfig
 from fmkeras.serve.batcher import Batcher
+from fmkeras.serve.image_header import check_image_sizes
 from fmkeras.serve.model_store import ModelStore
 from fmkeras.serve.request import format_predict, load_json, parse_predict
 from fmkeras.serve.status import (InvalidArgument, LengthRequired, MethodNotAllowed, NotFound, PayloadTooLarge,
@@ -42,7 +43,27 @@ class ModelServer(ThreadingHTTPServer):
         self.store = store or ModelStore(cfg.model_base_path, cfg.model_name, cfg.versions, cfg.version_labels,
                                          cfg.poll_seconds).start()
         self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
+        self._slots = threading.BoundedSemaphore(cfg.max_connections)
         super().__init__((cfg.host, cfg.port), RequestHandler)
+
+    def process_request(self, request, client_address):
+        """One thread per connection, at most `max_connections`; the rest get a 503 and are closed."""
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": f"too many connections (limit {self.cfg.max_connections})"}).encode()
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass  # the client is gone already
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:
@@ -94,6 +115,12 @@ class ModelServer(ThreadingHTTPServer):
         served = self._servable(match, match.group("name"))
         request = load_json(body, self.cfg.max_json_depth)
         signature, inputs, fmt = parse_predict(request, served.input_specs)
+        for name, array in inputs.items():
+            if array.dtype == object:
+                try:
+                    check_image_sizes(array, self.cfg.max_image_pixels, name)
+                except ValueError as err:
+                    raise InvalidArgument(str(err)) from None
         count = len(next(iter(inputs.values())))
         if count > self.cfg.max_batch_instances:
             raise InvalidArgument(f"{count} instances exceed the limit of {self.cfg.max_batch_instances} per request")

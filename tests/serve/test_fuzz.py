@@ -4,6 +4,7 @@ import collections
 import http.client
 import json
 import random
+import struct
 import time
 
 import numpy as np
@@ -52,8 +53,8 @@ def malformed_requests(rng, good_body: bytes):
     pixels = {"signature_name": "serve_pixels"}
     while True:
         category = rng.choice(["bad_json", "bad_value", "bad_shape", "bad_dtype", "bad_base64", "bad_image",
-                               "huge_body", "unknown_model", "unknown_version", "wrong_method", "bad_path",
-                               "deep_json", "bad_keys"])
+                               "huge_body", "image_bomb", "unknown_model", "unknown_version", "wrong_method",
+                               "bad_path", "deep_json", "bad_keys"])
         method, path, headers, body = "POST", GOOD, None, None
         if category == "bad_json":
             cut = rng.randrange(len(good_body) - 1)
@@ -72,6 +73,12 @@ def malformed_requests(rng, good_body: bytes):
             junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
             prefix = rng.choice([b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"\xff\xd8\xff", b"BM"])
             body = json.dumps({"instances": [{"b64": base64.b64encode(prefix + junk).decode()}]})
+        elif category == "image_bomb":  # headers claiming > 16.7 M pixels: refused before decoding
+            side = rng.randrange(4097, 65535)
+            png_header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", side, side)
+            bomb = rng.choice([png_header + b"\x08\x00\x00\x00\x00",
+                               b"GIF89a" + struct.pack("<HH", side, side) + b"\x00" * 8])
+            body = json.dumps({"instances": [{"b64": base64.b64encode(bomb).decode()}]})
         elif category == "huge_body":
             body, headers = b"{}", {"Content-Length": str(rng.randrange(11 * 2 ** 20, 2 ** 40))}
         elif category == "unknown_model":

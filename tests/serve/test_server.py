@@ -2,6 +2,7 @@
 import base64
 import http.client
 import json
+import time
 
 import numpy as np
 import pytest
@@ -97,3 +98,39 @@ def test_client_raises_with_status_and_message(server, fashion):
     with pytest.raises(ServingClientError) as err:
         predict(server.url, "fashion", pixels=fashion.x_test[:1], version=5)
     assert err.value.code == 404 and "Specific(fashion, 5)" in err.value.message
+
+
+def test_decompression_bomb_header_is_refused_before_decoding(server):
+    import struct
+    import zlib
+    # A valid, tiny PNG whose header claims 60000 x 60000 pixels (3.6 GB once decoded).
+    header = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(  # noqa: E731
+        ">I", zlib.crc32(kind + data))
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    status, reply = call(server, "POST", "/v1/models/fashion:predict",
+                         {"instances": [{"b64": base64.b64encode(bomb).decode()}]})
+    assert status == 400 and "image 0 is 60000x60000 pixels; the limit is 16777216" in reply["error"]
+
+
+def test_connections_beyond_the_limit_get_503(base_path, fashion):
+    from tests.serve.conftest import make_server
+    srv = make_server(base_path, max_connections=2)
+    idle = [http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10) for _ in range(2)]
+    try:
+        for conn in idle:
+            conn.connect()
+        status, reply = call(srv, "GET", "/v1/models/fashion")
+        assert status == 503 and "too many connections (limit 2)" in reply["error"]
+        for conn in idle:
+            conn.close()
+        for _ in range(50):  # handler threads notice the closed sockets
+            status, reply = call(srv, "GET", "/v1/models/fashion")
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200
+    finally:
+        for conn in idle:
+            conn.close()
+        srv.close()
