@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from fmkeras.config import HeadConfig, ModelConfig
 from fmkeras.export import export_saved_model
-from fmkeras.serve.client import model_status, predict
+from fmkeras.serve.client import model_status
 from fmkeras.transfer import build_classifier
 from tests.serve.conftest import make_server
 from tests.serve.test_fuzz import GOOD, Connection
