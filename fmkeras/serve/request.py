@@ -65,7 +65,10 @@ def _strings(value, where: str):
     if _is_binary(value):
         return _binary(value, where)
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800") that UTF-8 cannot hold
+            raise InvalidArgument(f"{where}: string is not valid Unicode (lone surrogate)") from None
     raise InvalidArgument(f"{where}: expected a string or {{\"b64\": ...}}, got {type(value).__name__}")
 
 

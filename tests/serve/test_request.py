@@ -31,6 +31,9 @@ def test_row_and_columnar_b64_and_plain_strings():
     ({"instances": [{"images": "a", "x": "b"}]}, "exactly the inputs"),
     ({"instances": []}, "non-empty list"),
     ({"instance": []}, "unknown key 'instance'"),
+    ({"instances": ["\ud800"]}, "not valid Unicode"),
+    ({"signature_name": "serve_pixels", "instances": [[[[10 ** 400]]]]}, "list of numbers"),
+    ({"signature_name": "serve_pixels", "instances": [[[[float("nan")]]]]}, "must hold integers"),
 ])
 def test_bad_requests_name_the_problem(request_json, message):
     with pytest.raises(InvalidArgument, match=message):
