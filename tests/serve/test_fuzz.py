@@ -41,7 +41,8 @@ class Connection:
 
 def _random_value(rng, depth=0):
     kind = rng.randrange(9 if depth < 4 else 6)
-    return [lambda: rng.randint(-1000, 1000), lambda: rng.random() * 1e6, lambda: rng.choice(["x" * rng.randrange(5), "\ud800"]),
+    return [lambda: rng.randint(-1000, 1000), lambda: rng.random() * 1e6,
+            lambda: rng.choice(["x" * rng.randrange(5), "\ud800"]),
             lambda: None, lambda: rng.random() < 0.5, lambda: {"b64": "".join(rng.choices("A=b/*-", k=7))},
             lambda: [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))],
             lambda: {"k": _random_value(rng, depth + 1)},
