@@ -61,3 +61,15 @@ bench-pipeline: install
 
 preview: install
 	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
+
+# --- serving (issue 7): REST server over saved_models/<MODEL>, TFLite export of a run ---
+MODEL ?= cnn_fashion
+PORT ?= 8501
+QUANTIZE ?= int8
+.PHONY: serve tflite
+serve: install
+	$(FMKERAS) serve --model_base_path=saved_models/$(MODEL) --port=$(PORT) $(ARGS)
+
+tflite: install
+	@test -n "$(RUN)" || (echo "usage: make tflite RUN=runs/<run dir> [QUANTIZE=int8|dynamic|float16|none]"; exit 2)
+	$(FMKERAS) export --run_dir=$(RUN) --format=tflite --quantize=$(QUANTIZE) $(ARGS)

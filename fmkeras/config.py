@@ -144,6 +144,35 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """`fmkeras serve`: a TF-Serving-compatible REST server for `<model_base_path>/<version>/`.
+
+    versions: pinned versions to serve; empty serves the latest complete version.
+    version_labels: label -> version for `/labels/{label}` URLs (e.g. {"stable": 1}).
+    batch_max_size / batch_timeout_ms: concurrent requests are merged into one model call of at
+    most this many images, waiting at most this long for more to arrive.
+    max_image_pixels: encoded images whose header claims more pixels are refused (decompression bombs).
+    max_connections: open connections beyond this get HTTP 503 and are closed.
+    """
+    model_base_path: Optional[str] = None
+    model_name: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8501
+    versions: tuple = ()
+    version_labels: dict = dataclasses.field(default_factory=dict)
+    poll_seconds: float = 1.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 32
+    max_batch_instances: int = 1024
+    max_image_pixels: int = 4096 * 4096
+    max_connections: int = 64
+    batch_max_size: int = 8
+    batch_timeout_ms: float = 2.0
+    max_queue: int = 256
+    request_timeout_seconds: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one `fmkeras train` run needs."""
     name: str = "run"
@@ -154,6 +183,7 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     export: ExportConfig = ExportConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 CHOICES = {
@@ -373,6 +403,24 @@ def validate(cfg: RunConfig) -> RunConfig:
     if f.unfreeze_layers and f.unfreeze_blocks:
         raise ConfigError(f"set `finetune.unfreeze_layers` or `finetune.unfreeze_blocks`, not both. Received: "
                           f"finetune.unfreeze_layers={f.unfreeze_layers}, finetune.unfreeze_blocks={f.unfreeze_blocks}")
+    validate_serve(cfg.serve)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg
+
+
+def validate_serve(s: ServeConfig) -> ServeConfig:
+    """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
+    _check_range("serve.port", s.port, 0, 65535)
+    for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
+                 "batch_max_size", "max_queue"):
+        _check_range(f"serve.{name}", getattr(s, name), 1)
+    for name in ("poll_seconds", "request_timeout_seconds"):
+        _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)
+    _check_range("serve.batch_timeout_ms", s.batch_timeout_ms, 0.0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.versions):
+        raise ConfigError(f"`serve.versions` must be positive integers. Received: serve.versions={s.versions!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.version_labels.values()):
+        raise ConfigError(f"`serve.version_labels` must map labels to positive integer versions. "
+                          f"Received: serve.version_labels={s.version_labels!r}")
+    return s

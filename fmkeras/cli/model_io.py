@@ -1,16 +1,20 @@
 """The library calls behind `fmkeras evaluate` and `fmkeras export` (no flag parsing here)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 
 import keras
+import numpy as np
 
-from fmkeras.config import DataConfig, RunConfig, from_dict, to_dict
+from fmkeras.config import AugmentConfig, DataConfig, RunConfig, from_dict, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError, DataError
 from fmkeras.evaluate import evaluate_predictions, write_json
 from fmkeras.experiment import MODEL_FILE, export_model
+from fmkeras.export.loading import load_keras_model
 
 
 def _run_config(run_dir: str) -> RunConfig:
@@ -103,17 +107,71 @@ def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: s
     return report
 
 
-def export(run_dir: str, cfg: RunConfig) -> dict:
-    """Exports the model of a finished run directory as the next SavedModel version."""
+def _finished_run(run_dir: str) -> tuple:
+    """(run config, metrics) of a run directory whose training finished."""
     run_cfg = _run_config(run_dir)
     metrics_path = os.path.join(run_dir, "metrics.json")
     if not os.path.isfile(metrics_path) or not os.path.isfile(os.path.join(run_dir, MODEL_FILE)):
         raise DataError(f"{run_dir} has no finished training (metrics.json and {MODEL_FILE} are written at the end)")
     with open(metrics_path) as fh:
-        metrics = json.load(fh)
-    model = keras.saving.load_model(os.path.join(run_dir, MODEL_FILE), safe_mode=True)
+        return run_cfg, json.load(fh)
+
+
+def export(run_dir: str, cfg: RunConfig, trust: bool = False) -> dict:
+    """Exports the model of a finished run directory as the next SavedModel version."""
+    run_cfg, metrics = _finished_run(run_dir)
+    model = load_keras_model(os.path.join(run_dir, MODEL_FILE), trust)
     export_cfg = cfg.export if cfg.export.model_name or cfg.export.base_dir != "saved_models" else run_cfg.export
     merged = RunConfig(name=run_cfg.name, export=export_cfg)
     result = export_model(model, merged, metrics["class_names"], tuple(metrics["image_shape"]))
     print(f"exported: {result['path']}")
     return result
+
+
+def _arrays(dataset, limit: int) -> tuple:
+    """Up to `limit` (images, labels) from a batched (x, y) dataset, as numpy arrays."""
+    images, labels, count = [], [], 0
+    for x, y in dataset:
+        images.append(x.numpy())
+        labels.append(y.numpy())
+        count += len(images[-1])
+        if count >= limit:
+            break
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+
+
+def export_tflite(run_dir: str, quantize: str = "none", trust: bool = False, calibration_images: int = 200,
+                  out_dir: str = None) -> dict:
+    """Converts a finished run's model to TFLite; writes the .tflite and a JSON size/accuracy report.
+
+    int8 is calibrated on `calibration_images` un-augmented training images of the run's data; both
+    the float Keras model and the TFLite model are scored on the run's test split.
+    """
+    from fmkeras.export.tflite import compare_tflite, convert_tflite, variables_bytes
+    run_cfg, _ = _finished_run(run_dir)
+    model = load_keras_model(os.path.join(run_dir, MODEL_FILE), trust)
+    data_cfg = dataclasses.replace(run_cfg.data, augment=AugmentConfig())
+    source = load_source(data_cfg)
+    data = build_datasets(source, data_cfg, batch_size=256)
+    representative = _arrays(data.train, calibration_images)[0] if quantize == "int8" else None
+    evaluation = data.test if data.test is not None else data.val
+    out_dir = out_dir or os.path.join(run_dir, "tflite")
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tflite_bytes = convert_tflite(model, quantize, representative, saved_model_dir=os.path.join(tmp, "float"))
+        float_variables = variables_bytes(os.path.join(tmp, "float"))
+    path = os.path.join(out_dir, f"model_{quantize}.tflite")
+    with open(path, "wb") as fh:
+        fh.write(tflite_bytes)
+    report = {"run_dir": run_dir, "quantize": quantize, "tflite_path": path, "tflite_bytes": len(tflite_bytes),
+              "float_saved_model_variables_bytes": float_variables, "float_params_bytes": 4 * model.count_params(),
+              "size_ratio": round(len(tflite_bytes) / float_variables, 4),
+              "size_ratio_to_float_params": round(len(tflite_bytes) / (4 * model.count_params()), 4),
+              "calibration_images": 0 if representative is None else int(len(representative)), "data": source.name}
+    if evaluation is not None:
+        images, labels = _arrays(evaluation, 10 ** 9)
+        report.update(compare_tflite(model, tflite_bytes, images, labels))
+    write_json(os.path.join(out_dir, f"model_{quantize}.json"), report)
+    print(f"tflite ({quantize}): {path}  {len(tflite_bytes)} bytes = {report['size_ratio']}x the float variables; "
+          f"accuracy {report.get('tflite_accuracy')} vs float {report.get('float_accuracy')}")
+    return report
