@@ -20,6 +20,9 @@ flags.DEFINE_string("model", None, "evaluate/export: a run directory, a .keras f
 flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).")
 flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
 flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")
+flags.DEFINE_enum("strategy", None, ["auto", "default", "mirrored", "multiworker", "tpu"],
+                  "distribute.strategy: auto picks tpu (distribute.tpu/$TPU_NAME set), multiworker (TF_CONFIG with "
+                  "several workers), mirrored (> 1 GPU) or default.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
 
 # Flag name -> config field it overrides.
@@ -27,7 +30,7 @@ FIELD_FLAGS = {
     "data": "data.source", "backbone": "model.backbone", "weights": "model.weights", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "learning_rate": "train.learning_rate", "limit_train": "data.limit_train",
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
-    "export": "export.enabled",
+    "export": "export.enabled", "strategy": "distribute.strategy",
 }
 
 
