@@ -170,13 +170,21 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
     model.stop_training = False
     start = time.perf_counter()
     callbacks.on_train_begin()
+    # Distributed once and iterated per epoch, so each epoch draws a new shuffle (as model.fit does).
+    train_batches = strategy.experimental_distribute_dataset(train.repeat() if cfg.steps_per_epoch else train)
+    shared = iter(train_batches) if cfg.steps_per_epoch else None
+    val_batches = strategy.experimental_distribute_dataset(val) if val is not None else None
     for epoch in range(first_epoch, epochs):
         callbacks.on_epoch_begin(epoch)
-        epoch_data = train.repeat() if cfg.steps_per_epoch else train
-        if skip:
-            epoch_data = epoch_data.skip(skip)
+        if skip:  # resuming inside an epoch: the batches it already consumed are skipped
+            batches = iter(strategy.experimental_distribute_dataset(train.repeat().skip(skip)))
+        else:
+            batches = shared or iter(train_batches)
         batch = skip
-        for dist_batch in strategy.experimental_distribute_dataset(epoch_data.take(steps - skip)):
+        for _ in range(steps - skip):
+            dist_batch = next(batches, None)
+            if dist_batch is None:
+                break
             callbacks.on_train_batch_begin(batch)
             loss_sum, correct, count = (float(v) for v in train_step(dist_batch))
             sums = [sums[0] + loss_sum, sums[1] + correct, sums[2] + count]
@@ -189,7 +197,7 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
         logs = {"loss": sums[0] / max(sums[2], 1.0), "accuracy": sums[1] / max(sums[2], 1.0)}
         if val is not None:
             totals = [0.0, 0.0, 0.0]
-            for dist_batch in strategy.experimental_distribute_dataset(val):
+            for dist_batch in val_batches:
                 totals = [t + float(v) for t, v in zip(totals, eval_step(dist_batch))]
             logs.update(val_loss=totals[0] / max(totals[2], 1.0), val_accuracy=totals[1] / max(totals[2], 1.0))
         callbacks.on_epoch_end(epoch, logs)
