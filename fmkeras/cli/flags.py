@@ -23,6 +23,9 @@ flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after 
 flags.DEFINE_enum("strategy", None, ["auto", "default", "mirrored", "multiworker", "tpu"],
                   "distribute.strategy: auto picks tpu (distribute.tpu/$TPU_NAME set), multiworker (TF_CONFIG with "
                   "several workers), mirrored (> 1 GPU) or default.")
+flags.DEFINE_enum("algorithm", None, ["random", "bayesian", "hyperband"], "tune.algorithm of `fmkeras tune`.")
+flags.DEFINE_integer("max_trials", None, "tune.max_trials of `fmkeras tune`.")
+flags.DEFINE_string("tune_dir", None, "tune.directory: where `fmkeras tune` keeps (and resumes) its search.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
 
 # Flag name -> config field it overrides.
@@ -31,6 +34,7 @@ FIELD_FLAGS = {
     "batch_size": "train.batch_size", "learning_rate": "train.learning_rate", "limit_train": "data.limit_train",
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
     "export": "export.enabled", "strategy": "distribute.strategy",
+    "algorithm": "tune.algorithm", "max_trials": "tune.max_trials", "tune_dir": "tune.directory",
 }
 
 

@@ -15,7 +15,7 @@ import sys
 from absl import app
 from absl import logging as absl_logging
 
-from fmkeras.cli import evaluate, export, listing, train  # noqa: F401  (each defines its flags)
+from fmkeras.cli import evaluate, export, listing, train, tune  # noqa: F401  (each defines its flags)
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
 
@@ -25,6 +25,7 @@ COMMANDS = {
     "evaluate": "fmkeras.cli.evaluate",
     "export": "fmkeras.cli.export",
     "list": "fmkeras.cli.listing",
+    "tune": "fmkeras.cli.tune",
 }
 
 
