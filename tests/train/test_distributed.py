@@ -170,6 +170,8 @@ def test_multiworker_killed_worker_restart_resumes_from_backup_and_workers_agree
         assert dist["steps_run"] == steps_per_epoch * epochs - killed_at
         assert len(report["history"]["loss"]) == epochs  # epochs before the kill come from the backup
     assert reports[0]["history"] == reports[1]["history"]
+    for name in ("history.csv", "checkpoints/best.weights.h5", "logs/train", "plots/training_curves.png"):
+        assert os.path.exists(os.path.join(run_dir, name)), name  # the single-host callbacks' files
     assert not os.path.exists(os.path.join(run_dir, "backup")), "backup kept after a completed run"
 
     import keras

@@ -52,6 +52,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_search_writes_summary_plot_and_retrains_best_on_train_plus_val(tmp_path, fashion_npz):
     values = tune_values(tmp_path, fashion_npz, max_trials=2)
     values["data"].pop("limit_train")  # no cap: the retrain set is exactly train + val
@@ -93,6 +94,7 @@ def test_algorithm_selects_the_keras_tuner_class(tmp_path, fashion_npz, algorith
     assert {p.name for p in tuner.oracle.get_space().space} == set(SPACE)
 
 
+@pytest.mark.slow
 def test_hyperband_trials_train_their_epoch_budget(tmp_path, fashion_npz):
     cfg = validate(from_dict(RunConfig, tune_values(tmp_path, fashion_npz, algorithm="hyperband", max_epochs=2,
                                                     hyperband_factor=2, retrain=False)))
