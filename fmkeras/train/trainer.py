@@ -82,8 +82,8 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     callbacks = standard_callbacks(cfg, run_dir, monitor)
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
-                        else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose, shuffle=False,
-                        initial_epoch=initial_epoch)
+                        else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
+                        shuffle=False, initial_epoch=initial_epoch)
     seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):

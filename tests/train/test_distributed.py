@@ -83,7 +83,8 @@ def test_mirrored_two_logical_cpus_gives_one_device_loss_curve(tmp_path, fashion
     assert one["loss"][-1] < one["loss"][0]  # it trains: the curve has a shape worth comparing
     for name in ("mirrored_fit", "mirrored_loop"):
         for key in ("loss", "val_loss", "val_accuracy"):
-            np.testing.assert_allclose(curves[name][key], one[key], rtol=1e-4, atol=1e-5, err_msg=f"{name} {key}")
+            np.testing.assert_allclose(curves[name][key], one[key], rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{name} {key}")
 
 
 def _launch_workers(config: str, run_dir: str, log_dir: str, attempt: str) -> list:
@@ -123,7 +124,8 @@ def test_multiworker_killed_worker_restart_resumes_from_backup_and_workers_agree
     config.write_text(yaml.safe_dump({
         "name": "mw",
         "data": {"source": f"npz:{fashion_npz}", "limit_train": 256, "limit_test": 64, "validation_split": 0.25},
-        "model": {"backbone": "cnn", "backbone_options": {"filters": [4, 8], "batch_norm": False}, "head": {"dense_units": [8]}},
+        "model": {"backbone": "cnn", "backbone_options": {"filters": [4, 8], "batch_norm": False},
+                  "head": {"dense_units": [8]}},
         "train": {"epochs": epochs, "batch_size": 16, "verbose": 1},
         "export": {"enabled": False},
         "distribute": {"strategy": "multiworker", "backup_every_steps": 3}}))

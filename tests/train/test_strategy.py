@@ -49,7 +49,8 @@ def test_tpu_strategy_goes_through_the_cluster_resolver():
                 ("connect", r))), \
             mock.patch.object(tf.tpu.experimental, "initialize_tpu_system", side_effect=lambda r: calls.append(
                 ("init", r))), \
-            mock.patch.object(tf.distribute, "TPUStrategy", side_effect=lambda r: calls.append(("strategy", r)) or fake):
+            mock.patch.object(tf.distribute, "TPUStrategy",
+                              side_effect=lambda r: calls.append(("strategy", r)) or fake):
         assert build_strategy(DistributeConfig(strategy="tpu"), environ={"TPU_NAME": "grpc://10.0.0.2:8470"}) is fake
     assert calls == [("resolver", "grpc://10.0.0.2:8470"), ("connect", "resolver"), ("init", "resolver"),
                      ("strategy", "resolver")]
@@ -71,8 +72,8 @@ def test_default_strategy_has_one_replica():
 
 
 def test_global_batch_and_learning_rate_scaling():
-    cfg = RunConfig(train=TrainConfig(batch_size=32, learning_rate=0.01),
-                    finetune=FinetuneConfig(learning_rate=1e-4), distribute=DistributeConfig(scale_learning_rate="linear"))
+    cfg = RunConfig(train=TrainConfig(batch_size=32, learning_rate=0.01), finetune=FinetuneConfig(learning_rate=1e-4),
+                    distribute=DistributeConfig(scale_learning_rate="linear"))
     scaled = scale_for_replicas(cfg, 4)
     assert scaled.train.batch_size == 128
     assert scaled.train.learning_rate == pytest.approx(0.04) and scaled.finetune.learning_rate == pytest.approx(4e-4)
