@@ -170,6 +170,9 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
     model.stop_training = False
     start = time.perf_counter()
     callbacks.on_train_begin()
+    if epoch_logs and os.path.isfile(named["checkpoint"].filepath):
+        # Resumed: the best epoch before the interruption is still the one to beat (its weights are on disk).
+        named["checkpoint"].best = min(logs[monitor] for logs in epoch_logs)
     # Distributed once and iterated per epoch, so each epoch draws a new shuffle (as model.fit does).
     train_batches = strategy.experimental_distribute_dataset(train.repeat() if cfg.steps_per_epoch else train)
     shared = iter(train_batches) if cfg.steps_per_epoch else None

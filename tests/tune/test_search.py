@@ -54,9 +54,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_search_writes_summary_plot_and_retrains_best_on_train_plus_val(tmp_path, fashion_npz):
-    values = tune_values(tmp_path, fashion_npz, max_trials=2)
-    values["data"].pop("limit_train")  # no cap: the retrain set is exactly train + val
-    cfg = validate(from_dict(RunConfig, values))
+    cfg = validate(from_dict(RunConfig, tune_values(tmp_path, fashion_npz, max_trials=2)))
     summary = run_search(cfg)
     out = str(tmp_path / "tune" / "search")
     on_disk = json.load(open(os.path.join(out, "summary.json")))
@@ -70,7 +68,7 @@ def test_search_writes_summary_plot_and_retrains_best_on_train_plus_val(tmp_path
     with open(os.path.join(out, "trial_scores.png"), "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     retrained = summary["retrained"]
-    assert retrained["num_train"] == 600  # 480 train + 120 validation images of the search
+    assert retrained["num_train"] == 256 + 64  # the search's 256 training + 64 validation images
     assert len(retrained["history"]["loss"]) == 2 and "val_loss" not in retrained["history"]
     assert 0.0 <= retrained["test"]["accuracy"] <= 1.0
     assert os.path.isfile(os.path.join(retrained["export"]["path"], "saved_model.pb"))
