@@ -88,6 +88,24 @@ def _build_steps(model, optimizer, strategy, loss_fn):
     return reduced(replica_train), reduced(replica_eval)
 
 
+def _moving_statistics_sync(model, strategy):
+    """A step that sets every replica's BatchNorm moving statistics to their mean over all replicas.
+
+    Only gradients are all-reduced during training, so each worker's moving statistics follow its own
+    batches; averaging them at each epoch end keeps every worker's model (and a backup) identical.
+    """
+    variables = [v for v in model.non_trainable_variables if "moving_" in v.path]
+    if not variables:
+        return None
+
+    @tf.function
+    def sync():
+        local = strategy.run(lambda: tuple(tf.identity(v.value) for v in variables))
+        for variable, values in zip(variables, local):
+            variable.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, values, axis=None))
+    return sync
+
+
 class _Backup:
     """The fault-tolerance checkpoint: model, optimizer, step, epoch, batches consumed, running sums."""
 
@@ -157,6 +175,7 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
     train = _labels_for_loss(data.train, num_classes, cfg.label_smoothing)
     val = _labels_for_loss(data.val, num_classes, cfg.label_smoothing)
     train_step, eval_step = _build_steps(model, optimizer, strategy, _per_example_loss(cfg.label_smoothing))
+    sync_statistics = _moving_statistics_sync(model, strategy)
     backup = _Backup(model, optimizer, strategy, backup_dir, os.path.join(run_dir, "backup-scratch"))
     epoch_logs = backup.restore()
     first_epoch, skip, sums = int(backup.epoch.numpy()), int(backup.batch.numpy()), list(backup.sums.numpy())
@@ -198,6 +217,8 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
             if model.stop_training:
                 break
         logs = {"loss": sums[0] / max(sums[2], 1.0), "accuracy": sums[1] / max(sums[2], 1.0)}
+        if sync_statistics is not None:
+            sync_statistics()
         if val is not None:
             totals = [0.0, 0.0, 0.0]
             for dist_batch in val_batches:

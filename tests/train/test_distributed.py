@@ -116,15 +116,13 @@ def _backup_step(run_dir: str) -> int:
 @pytest.mark.slow
 def test_multiworker_killed_worker_restart_resumes_from_backup_and_workers_agree(tmp_path, fashion_npz):
     """2 workers on 127.0.0.1; kill worker 1 after a backup; restart both; the step counter continues.
-
-    No BatchNorm: its moving statistics are per-worker state under MultiWorkerMirroredStrategy (only
-    trainable weights are all-reduced), so they would legitimately differ between workers."""
+    The CNN has BatchNorm: its moving statistics are averaged over the workers at each epoch end."""
     steps_per_epoch, epochs = 8, 3  # 256 images / (16 per replica x 2 replicas)
     config = tmp_path / "mw.yaml"
     config.write_text(yaml.safe_dump({
         "name": "mw",
         "data": {"source": f"npz:{fashion_npz}", "limit_train": 256, "limit_test": 64, "validation_split": 0.25},
-        "model": {"backbone": "cnn", "backbone_options": {"filters": [4, 8], "batch_norm": False},
+        "model": {"backbone": "cnn", "backbone_options": {"filters": [4, 8]},
                   "head": {"dense_units": [8]}},
         "train": {"epochs": epochs, "batch_size": 16, "verbose": 1},
         "export": {"enabled": False},
