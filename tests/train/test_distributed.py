@@ -55,10 +55,19 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         return result.history
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    print(json.dumps({"replicas": mirrored.num_replicas_in_sync,
-                      "one_device": curve(tf.distribute.get_strategy(), False, "one"),
-                      "mirrored_fit": curve(mirrored, False, "mirrored_fit"),
-                      "mirrored_loop": curve(mirrored, True, "mirrored_loop")}))
+    curves = {"replicas": mirrored.num_replicas_in_sync,
+              "one_device": curve(tf.distribute.get_strategy(), False, "one"),
+              "mirrored_fit": curve(mirrored, False, "mirrored_fit"),
+              "mirrored_loop": curve(mirrored, True, "mirrored_loop")}
+    # The user path: `fmkeras train --strategy=mirrored` runs experiment.run_training under the strategy.
+    from fmkeras.config import DistributeConfig, ExportConfig, RunConfig
+    from fmkeras.experiment import run_training
+    report = run_training(RunConfig(
+        name="mirrored", run_dir=os.path.join(out, "run"), data=data_cfg, model=model_cfg,
+        train=TrainConfig(epochs=1, batch_size=16, learning_rate=0.01, verbose=0), export=ExportConfig(enabled=False),
+        distribute=DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1"), scale_learning_rate="linear")))
+    curves["run_training"] = report["distribute"]
+    print(json.dumps(curves))
 """)
 
 
@@ -81,6 +90,9 @@ def test_mirrored_two_logical_cpus_gives_one_device_loss_curve(tmp_path, fashion
     assert curves["replicas"] == 2
     one = curves["one_device"]
     assert one["loss"][-1] < one["loss"][0]  # it trains: the curve has a shape worth comparing
+    run = curves["run_training"]
+    assert (run["strategy"], run["replicas"], run["global_batch_size"]) == ("mirrored", 2, 32)
+    assert run["learning_rate"] == pytest.approx(0.02)  # scale_learning_rate=linear over 2 replicas
     for name in ("mirrored_fit", "mirrored_loop"):
         for key in ("loss", "val_loss", "val_accuracy"):
             np.testing.assert_allclose(curves[name][key], one[key], rtol=1e-4, atol=1e-5,
