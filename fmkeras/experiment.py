@@ -1,5 +1,9 @@
 """One run end to end: data -> model -> train -> evaluate -> export, recorded in a run directory.
 
+Distribution (`distribute.strategy`): the model is built and fit under the selected tf.distribute strategy;
+multi-worker jobs train with fmkeras.train.distributed_loop, and tasks other than the chief write to
+<run_dir>/workers/<task>/.
+
 Run directory: config.json (resolved), model.keras, history.csv, metrics.json (accuracy,
 per-class report, timings, skipped inputs), plots/*.png, logs/ (TensorBoard), checkpoints/.
 

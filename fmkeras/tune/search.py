@@ -26,6 +26,7 @@ from fmkeras.config import RunConfig
 from fmkeras.data import load_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
+from fmkeras.train.strategy import resolve_strategy_name
 from fmkeras.tune.hypermodel import FinetuneHyperModel, objective_direction
 from fmkeras.tune.report import plot_trial_scores, summarize_trials
 from fmkeras.tune.retrain import retrain_best
@@ -82,6 +83,13 @@ def run_search(cfg: RunConfig) -> dict:
     if not cfg.tune.space:
         raise ConfigError("`tune.space` is empty: declare hyperparameters, e.g. "
                           "tune.space: {train.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}}")
+    if cfg.distribute.strategy not in ("auto", "default"):
+        raise ConfigError(f"`fmkeras tune` trains each trial on one device; distribute a search over processes with "
+                          f"keras-tuner workers (KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT) instead. "
+                          f"Received: distribute.strategy={cfg.distribute.strategy!r}")
+    if resolve_strategy_name(cfg.distribute) != "default":
+        log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
+                    resolve_strategy_name(cfg.distribute))
     source = load_source(cfg.data)
     tuner = build_tuner(cfg, FinetuneHyperModel(cfg, source))
     tuner.search(verbose=min(cfg.train.verbose, 1))

@@ -34,3 +34,14 @@ def test_tune_command_is_registered_and_reports_an_empty_space(capsys):
     finally:
         FLAGS.unparse_flags()
     assert capsys.readouterr().err.strip().startswith("fmkeras: error: `tune.space` is empty")
+
+
+def test_tune_refuses_a_device_strategy_instead_of_ignoring_it(tmp_path):
+    from fmkeras.config import apply_overrides
+    from fmkeras.errors import ConfigError
+    from fmkeras.recipes import load_recipe
+    from fmkeras.tune import run_search
+    cfg = apply_overrides(load_recipe("cnn_fashion_tune"), {"distribute.strategy": "mirrored",
+                                                            "tune.directory": str(tmp_path)})
+    with pytest.raises(ConfigError, match="keras-tuner workers.*distribute.strategy='mirrored'"):
+        run_search(cfg)
