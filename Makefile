@@ -73,3 +73,22 @@ serve: install
 tflite: install
 	@test -n "$(RUN)" || (echo "usage: make tflite RUN=runs/<run dir> [QUANTIZE=int8|dynamic|float16|none]"; exit 2)
 	$(FMKERAS) export --run_dir=$(RUN) --format=tflite --quantize=$(QUANTIZE) $(ARGS)
+
+# --- tuning and distributed training (issue 6) ---
+TUNE_RECIPE ?= cnn_fashion_tune
+WORKERS ?= 2
+.PHONY: tune train-multiworker
+
+# Resumable keras-tuner search: rerunning continues where an interrupted search stopped.
+tune: install
+	$(FMKERAS) tune --recipe=$(TUNE_RECIPE) $(ARGS)
+
+# $(WORKERS) multi-worker processes on 127.0.0.1 (TF_CONFIG per process) sharing one run directory;
+# kill one and rerun: training resumes from the last backup (distribute.backup_every_steps).
+train-multiworker: install
+	@base=$$(( 20000 + $$$$ % 20000 )); run_dir=runs/$(RECIPE)-multiworker; \
+	cluster=$$($(PY) -c "import json; print(json.dumps(['127.0.0.1:%d' % ($$base + i) for i in range($(WORKERS))]))"); \
+	for i in $$(seq 0 $$(( $(WORKERS) - 1 ))); do \
+	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
+	    $(FMKERAS) train --recipe=$(RECIPE) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
+	done; wait

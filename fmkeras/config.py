@@ -173,6 +173,43 @@ class ServeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributeConfig:
+    """tf.distribute: `strategy` auto|default|mirrored|multiworker|tpu (auto: tpu if `tpu` or $TPU_NAME is
+    set, multiworker if TF_CONFIG names several workers, mirrored if > 1 GPU, else default).
+    `train.batch_size` is per replica; the global batch is batch_size x replicas. `scale_learning_rate`
+    none|linear|sqrt multiplies train/finetune learning rates by replicas (or its square root).
+    `shard_policy` auto|data|file|off is tf.data's AutoShardPolicy across workers. `devices` pins the
+    mirrored replicas (e.g. CPU:0,CPU:1). `backup_every_steps`: the multi-worker loop's fault-tolerance
+    checkpoint interval."""
+    strategy: str = "auto"
+    tpu: str = ""
+    scale_learning_rate: str = "none"
+    shard_policy: str = "auto"
+    devices: tuple = ()
+    backup_every_steps: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    """keras-tuner search (`fmkeras tune`): `space` maps config paths (or `augment_strength`) to ranges:
+    `{min, max, sampling: log, step}` (ints if both bounds are ints), a list of choices, or a fixed value.
+    Results go to `<directory>/<project_name or name>`; an existing search there is resumed unless
+    `overwrite`. `algorithm` random|bayesian|hyperband (hyperband: `max_epochs` per trial budget).
+    The best trial is retrained on train+val and exported when `retrain`."""
+    algorithm: str = "random"
+    objective: str = "val_accuracy"
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    max_epochs: int = 4
+    hyperband_factor: int = 3
+    directory: str = "tune_results"
+    project_name: Optional[str] = None
+    overwrite: bool = False
+    retrain: bool = True
+    space: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one `fmkeras train` run needs."""
     name: str = "run"
@@ -184,6 +221,8 @@ class RunConfig:
     finetune: FinetuneConfig = FinetuneConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    distribute: DistributeConfig = DistributeConfig()
+    tune: TuneConfig = TuneConfig()
 
 
 CHOICES = {
@@ -193,6 +232,10 @@ CHOICES = {
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+    "distribute.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
+    "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
+    "distribute.shard_policy": ("auto", "data", "file", "off"),
+    "tune.algorithm": ("random", "bayesian", "hyperband"),
 }
 SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:")
 
@@ -404,6 +447,14 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"set `finetune.unfreeze_layers` or `finetune.unfreeze_blocks`, not both. Received: "
                           f"finetune.unfreeze_layers={f.unfreeze_layers}, finetune.unfreeze_blocks={f.unfreeze_blocks}")
     validate_serve(cfg.serve)
+    dist, tune = cfg.distribute, cfg.tune
+    for name in ("strategy", "scale_learning_rate", "shard_policy"):
+        _check_choice(f"distribute.{name}", getattr(dist, name))
+    _check_range("distribute.backup_every_steps", dist.backup_every_steps, 1)
+    _check_choice("tune.algorithm", tune.algorithm)
+    for name in ("max_trials", "executions_per_trial", "max_epochs"):
+        _check_range(f"tune.{name}", getattr(tune, name), 1)
+    _check_range("tune.hyperband_factor", tune.hyperband_factor, 2)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg

@@ -15,7 +15,7 @@ import sys
 from absl import app
 from absl import logging as absl_logging
 
-from fmkeras.cli import data, evaluate, export, listing, serve, train  # noqa: F401  (each defines its flags)
+from fmkeras.cli import data, evaluate, export, listing, serve, train, tune  # noqa: F401  (each defines its flags)
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
 
@@ -27,6 +27,7 @@ COMMANDS = {
     "list": "fmkeras.cli.listing",
     "data": "fmkeras.cli.data",
     "serve": "fmkeras.cli.serve",
+    "tune": "fmkeras.cli.tune",
 }
 
 

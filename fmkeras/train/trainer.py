@@ -75,8 +75,11 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
 
 
 def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = None,
-        learning_rate: float = None, compile: bool = True, initial_epoch: int = 0) -> TrainResult:
-    """Fits `model` on `data.train` (validating on `data.val`) and restores the best weights."""
+        learning_rate: float = None, compile: bool = True, initial_epoch: int = 0,
+        extra_callbacks=()) -> TrainResult:
+    """Fits `model` on `data.train` (validating on `data.val`) and restores the best weights.
+
+    `extra_callbacks` run after the standard ones (e.g. keras-tuner's trial reporting)."""
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
     # The labels' shape decides the loss: soft (B, K) training labels need a categorical loss,
@@ -93,8 +96,8 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     callbacks = standard_callbacks(cfg, run_dir, monitor)
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
-                        else None, callbacks=list(callbacks.values()), verbose=cfg.verbose, shuffle=False,
-                        initial_epoch=initial_epoch)
+                        else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
+                        shuffle=False, initial_epoch=initial_epoch)
     seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
