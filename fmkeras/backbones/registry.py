@@ -23,6 +23,7 @@ class BackboneSpec:
     default_input_size: (H, W) the backbone was designed for.
     channels: channels the backbone needs (None = whatever the data has).
     min_input_size: smallest (H, W) it accepts.
+    modality: "image" (pixels in) or "text" (token ids in; see fmkeras.transfer.text_classifier).
     """
     name: str
     builder: Callable
@@ -31,6 +32,7 @@ class BackboneSpec:
     channels: Optional[int] = None
     min_input_size: tuple = (8, 8)
     description: str = ""
+    modality: str = "image"
 
 
 _REGISTRY: dict = {}

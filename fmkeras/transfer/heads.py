@@ -12,6 +12,7 @@ import keras
 
 from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig
+from fmkeras.errors import ConfigError
 from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels
 from fmkeras.transfer.weights import build_backbone
 
@@ -33,6 +34,10 @@ def add_head(features, num_classes: int, head: HeadConfig):
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
                 "flatten": keras.layers.Flatten}[head.pooling]
         x = pool(name=f"head_{head.pooling}_pool")(x)
+    elif len(x.shape) == 3:  # token sequences (ViT without class token, text Transformers); mask-aware
+        pool = {"avg": keras.layers.GlobalAveragePooling1D, "max": keras.layers.GlobalMaxPooling1D,
+                "flatten": keras.layers.Flatten}[head.pooling]
+        x = pool(name=f"head_{head.pooling}_pool")(x)
     for i, units in enumerate(head.dense_units, start=1):
         x = keras.layers.Dense(units, activation=head.activation, name=f"head_dense{i}")(x)
         if head.dropout:
@@ -45,6 +50,9 @@ def add_head(features, num_classes: int, head: HeadConfig):
 def build_classifier(cfg: ModelConfig, image_shape: tuple, num_classes: int) -> keras.Model:
     """Builds input adapters -> preprocessing -> backbone (named "backbone") -> head."""
     spec = get_backbone(cfg.backbone)
+    if spec.modality != "image":
+        raise ConfigError(f"backbone {cfg.backbone!r} takes {spec.modality}, not images; use a "
+                          f"{spec.modality} data source (e.g. data.source=text:FILE.csv)")
     shape = backbone_input_shape(cfg, image_shape)
     backbone = build_backbone(spec, shape, cfg.weights, cfg.backbone_options)
     backbone.name = BACKBONE_LAYER
