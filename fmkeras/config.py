@@ -77,6 +77,7 @@ class ModelConfig:
     input_size: Optional[tuple] = None
     backbone_options: dict = dataclasses.field(default_factory=dict)
     head: HeadConfig = HeadConfig()
+    lora_rank: int = 0  # > 0: LoRA on the backbone's Dense/EinsumDense/Embedding layers, the rest frozen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +127,18 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Text sources (`data.source=text:...`): which columns hold text and label, and how the
+    `TextVectorization` layer inside the model splits text into `sequence_length` token ids
+    from a vocabulary of at most `max_tokens` (learned from the training split)."""
+    text_column: str = "text"
+    label_column: str = "label"
+    max_tokens: int = 20000
+    sequence_length: int = 64
+    standardize: str = "lower_and_strip_punctuation"
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one `fmkeras train` run needs."""
     name: str = "run"
@@ -136,6 +149,7 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     export: ExportConfig = ExportConfig()
+    text: TextConfig = TextConfig()
 
 
 CHOICES = {
@@ -144,8 +158,9 @@ CHOICES = {
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
 }
-SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:")
+SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", "text:")
 
 
 def _field_types(cls) -> dict:
@@ -308,7 +323,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Checks every field's range and choices; returns `cfg` unchanged or raises ConfigError."""
     d, a, m, t = cfg.data, cfg.data.augment, cfg.model, cfg.train
     if not d.source.startswith(SOURCE_PREFIXES):
-        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:. "
+        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:, text:. "
                           f"Received: data.source={d.source!r}")
     _check_size("data.image_size", d.image_size)
     _check_size("model.input_size", m.input_size)
@@ -345,6 +360,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         _check_range(f"finetune.{name}", getattr(f, name), 0)
     _check_range("finetune.learning_rate", f.learning_rate, 0.0, 10.0, low_open=True)
     _check_range("finetune.lr_decay_per_block", f.lr_decay_per_block, 0.0, 1.0, low_open=True)
+    _check_range("model.lora_rank", m.lora_rank, 0)
+    if m.lora_rank and f.epochs:
+        raise ConfigError(f"`model.lora_rank` replaces staged fine-tuning; set finetune.epochs=0. "
+                          f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")
+    _check_range("text.max_tokens", cfg.text.max_tokens, 3)
+    _check_range("text.sequence_length", cfg.text.sequence_length, 1)
+    _check_choice("text.standardize", cfg.text.standardize)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg

@@ -14,6 +14,7 @@ from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig
 from fmkeras.errors import ConfigError
 from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels
+from fmkeras.transfer.lora import enable_backbone_lora
 from fmkeras.transfer.weights import build_backbone
 
 BACKBONE_LAYER = "backbone"
@@ -56,6 +57,8 @@ def build_classifier(cfg: ModelConfig, image_shape: tuple, num_classes: int) -> 
     shape = backbone_input_shape(cfg, image_shape)
     backbone = build_backbone(spec, shape, cfg.weights, cfg.backbone_options)
     backbone.name = BACKBONE_LAYER
+    if cfg.lora_rank:
+        enable_backbone_lora(backbone, cfg.lora_rank)
     inputs = keras.Input(image_shape, name="pixels", dtype="float32")
     x = inputs
     if tuple(shape[:2]) != tuple(image_shape[:2]):
