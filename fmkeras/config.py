@@ -136,6 +136,7 @@ class TextConfig:
     max_tokens: int = 20000
     sequence_length: int = 64
     standardize: str = "lower_and_strip_punctuation"
+    ngrams: int = 1  # 2 also adds word bigrams as tokens (after the unigrams, within sequence_length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,6 +367,7 @@ def validate(cfg: RunConfig) -> RunConfig:
                           f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")
     _check_range("text.max_tokens", cfg.text.max_tokens, 3)
     _check_range("text.sequence_length", cfg.text.sequence_length, 1)
+    _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
     _check_choice("text.standardize", cfg.text.standardize)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")

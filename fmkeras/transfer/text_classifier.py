@@ -28,6 +28,7 @@ def build_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVectoriza
     standardize = None if cfg.standardize == "none" else cfg.standardize
     vectorizer = keras.layers.TextVectorization(max_tokens=cfg.max_tokens, standardize=standardize,
                                                 output_sequence_length=cfg.sequence_length,
+                                                ngrams=cfg.ngrams if cfg.ngrams > 1 else None,
                                                 name=VECTORIZER_LAYER)
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(train_texts))).batch(1024))
     return vectorizer
