@@ -119,7 +119,11 @@ def tfds_text_source(name: str, data_dir: str = None, limit_train: int = None, l
             raise _not_prepared(name, data_dir, "downloading is off (data.download=false)")
         if not _network_reachable():
             raise _not_prepared(name, data_dir, f"{TFDS_HOST} cannot be reached (offline?)")
-        builder.download_and_prepare()
+        try:
+            builder.download_and_prepare()
+        except Exception as err:  # noqa: BLE001 - any download failure becomes one actionable message
+            detail = str(err).splitlines()[0][:200] if str(err) else "no detail"
+            raise _not_prepared(name, data_dir, f"could not be downloaded ({type(err).__name__}: {detail})") from None
     info = builder.info
     text_key, label_key = info.supervised_keys or (text_column, label_column)
     if text_key not in info.features or label_key not in info.features:
@@ -136,8 +140,7 @@ def tfds_text_source(name: str, data_dir: str = None, limit_train: int = None, l
             texts.append(_decode([example[text_key]])[0])
             labels.append(names[int(example[label_key])] if names else str(int(example[label_key])))
             splits.append(split)
-    source = _make_source(f"text:tfds:{name}", texts, labels, splits)
-    return source
+    return _make_source(f"text:tfds:{name}", texts, labels, splits)
 
 
 def load_text_source(data: DataConfig, text: TextConfig) -> Source:

@@ -44,7 +44,8 @@ def build_text_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Tex
     if source.kind != "text":
         raise DataError(f"{source.name} is not a text source")
     if not is_identity(cfg.augment):
-        raise ConfigError("`data.augment` applies to images only; leave it empty for text sources")
+        raise ConfigError("`data.augment` applies to images only; clear it for text sources "
+                          "(or start from --recipe=text_debian)")
     train_idx, val_idx = split_indices(len(source.y_train), cfg.validation_split, cfg.seed)
     if cfg.limit_train:
         train_idx = train_idx[: cfg.limit_train]
