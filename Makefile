@@ -42,3 +42,22 @@ clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- Transformers, text and notebooks (issue 8) ---
+.PHONY: notebooks text-data text-pretrain bench-text bench-lora
+NOTEBOOK_ARGS ?=
+
+notebooks: install
+	$(PY) notebooks/run.py $(NOTEBOOK_ARGS)
+
+text-data: install
+	$(PY) -m fmkeras.data.debian_packages data/debian_packages.csv
+
+text-pretrain: install
+	$(PY) -m fmkeras.pretrain.text_mlm --out=runs/text_pretrain $(ARGS)
+
+bench-text: install
+	$(PY) benchmarks/text.py $(ARGS)
+
+bench-lora: install
+	$(PY) benchmarks/lora.py $(ARGS)

@@ -130,13 +130,17 @@ class ExportConfig:
 class TextConfig:
     """Text sources (`data.source=text:...`): which columns hold text and label, and how the
     `TextVectorization` layer inside the model splits text into `sequence_length` token ids
-    from a vocabulary of at most `max_tokens` (learned from the training split)."""
+    from a vocabulary of at most `max_tokens` (learned from the training split, or read from
+    `vocabulary`)."""
     text_column: str = "text"
     label_column: str = "label"
     max_tokens: int = 20000
     sequence_length: int = 64
     standardize: str = "lower_and_strip_punctuation"
     ngrams: int = 1  # 2 also adds word bigrams as tokens (after the unigrams, within sequence_length)
+    token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
+    vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
+    # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,6 +372,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("text.max_tokens", cfg.text.max_tokens, 3)
     _check_range("text.sequence_length", cfg.text.sequence_length, 1)
     _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
+    _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
     _check_choice("text.standardize", cfg.text.standardize)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")

@@ -87,6 +87,21 @@ def read_package_descriptions(lists_dir: str = APT_LISTS_DIR, sections=DEFAULT_S
     return sorted(rows)
 
 
+def all_descriptions(lists_dir: str = APT_LISTS_DIR, exclude=()) -> list:
+    """Every distinct description in the apt lists (all sections), minus `exclude`: unlabeled text
+    for self-supervised pretraining (pass the labeled test texts as `exclude`)."""
+    files = index_files(lists_dir)
+    if not files:
+        raise DataError(f"no package indexes (*_Packages*) in {lists_dir}: run `apt-get update` first")
+    excluded = {t.lower() for t in exclude}
+    texts = {}
+    for path in files:
+        for _, description in parse_packages(_read_index(path)).values():
+            if description.lower() not in excluded:
+                texts.setdefault(description.lower(), description)
+    return sorted(texts.values())
+
+
 def _test_mask(count: int, seed: int, test_fraction: float) -> np.ndarray:
     order = np.random.default_rng(seed).permutation(count)
     mask = np.zeros(count, bool)
