@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(not index_files(), reason="no apt package lists 
 TINY = {"size": "tiny", "dim": 32, "depth": 1, "heads": 2, "mlp_dim": 64, "dropout": 0.1}
 
 
+@pytest.mark.slow
 def test_text_run_trains_evaluates_and_exports_a_string_model(tmp_path):
     cfg = RunConfig(name="text", run_root=str(tmp_path / "runs"),
                     data=DataConfig(source="text:debian", limit_train=1500, limit_test=400, validation_split=0.2),
@@ -44,13 +45,14 @@ def test_text_run_trains_evaluates_and_exports_a_string_model(tmp_path):
     assert [n.decode() for n in out["class_names"].numpy()] == [report["class_names"][i] for i in expected.argmax(1)]
 
 
+@pytest.mark.slow
 def test_cli_train_text_csv_then_evaluate_and_export(tmp_path):
     csv_path = str(tmp_path / "debian.csv")
     write_debian_packages_csv(csv_path)
     run_dir = str(tmp_path / "run")
     options = json.dumps(TINY)
     assert run_in_process("train", "--recipe=text_debian", f"--data=text:{csv_path}", "--epochs=1",
-                          "--limit_train=600", f"--set=model.backbone_options={options}", f"--run_dir={run_dir}",
+                          "--limit_train=300", f"--set=model.backbone_options={options}", f"--run_dir={run_dir}",
                           f"--export_dir={tmp_path / 'sm'}", "--set=train.verbose=0") == 0
     assert run_in_process("evaluate", f"--model={run_dir}") == 0
     report = json.load(open(os.path.join(run_dir, "eval", "report.json")))

@@ -68,16 +68,19 @@ def build_mlm_model(backbone: keras.Model, vocab_size: int) -> keras.Model:
 def pretrain_text_mlm(texts, out_dir: str, text: TextConfig = TextConfig(), backbone: str = "text_transformer",
                       backbone_options: dict = None, epochs: int = 3, batch_size: int = 128,
                       learning_rate: float = 1e-3, mask_rate: float = 0.15, max_predictions: int = 4,
-                      seed: int = 1337, verbose: int = 2) -> dict:
+                      seed: int = 1337, verbose: int = 2, vocabulary_texts=None) -> dict:
     """Pretrains `backbone` on `texts` (unlabeled); writes the backbone and vocabulary into `out_dir`.
 
     `text` and `backbone_options` must be what the classifier will use (same sequence length, size).
+    vocabulary_texts: the texts the vocabulary is learned from (default `texts`); passing the labeled
+    task's training texts keeps the task's words in a `text.max_tokens`-sized vocabulary.
     Returns {"backbone": path, "vocabulary": path, "masked_token_accuracy": [...per epoch], ...}.
     """
     keras.utils.set_random_seed(seed)
     os.makedirs(out_dir, exist_ok=True)
     texts = np.asarray(texts, dtype=str)
-    vectorizer = build_vectorizer(dataclasses.replace(text, vocabulary=None), texts)
+    vocabulary_texts = texts if vocabulary_texts is None else np.asarray(vocabulary_texts, dtype=str)
+    vectorizer = build_vectorizer(dataclasses.replace(text, vocabulary=None), vocabulary_texts)
     vocab_size = vectorizer.vocabulary_size()
     ids = np.concatenate([vectorizer(tf.constant(chunk)).numpy()
                           for chunk in np.array_split(texts, 1 + len(texts) // 4096)])
@@ -124,10 +127,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args(argv)
     cfg = apply_overrides(load_recipe(args.recipe), dict(parse_override(item) for item in args.set))
-    test_texts = load_text_source(cfg.data, cfg.text).x_test
-    texts = all_descriptions(exclude=() if test_texts is None else test_texts)
+    labeled = load_text_source(cfg.data, cfg.text)
+    texts = all_descriptions(exclude=() if labeled.x_test is None else labeled.x_test)
     report = pretrain_text_mlm(texts, args.out, cfg.text, cfg.model.backbone, cfg.model.backbone_options,
-                               epochs=args.epochs, seed=cfg.train.seed)
+                               epochs=args.epochs, seed=cfg.train.seed, vocabulary_texts=labeled.x_train)
     print(json.dumps(report, indent=2))
     return 0
 
