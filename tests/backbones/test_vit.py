@@ -33,7 +33,6 @@ def test_bad_patch_size_and_size_name_are_named():
         build_vit((28, 28, 1), size="huge")
 
 
-@pytest.mark.slow
 def test_tiny_vit_trains_on_fashion_mnist(tmp_path):
     cfg = tiny_config(tmp_path, epochs=3, learning_rate=2e-3)
     import dataclasses
