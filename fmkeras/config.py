@@ -328,8 +328,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Checks every field's range and choices; returns `cfg` unchanged or raises ConfigError."""
     d, a, m, t = cfg.data, cfg.data.augment, cfg.model, cfg.train
     if not d.source.startswith(SOURCE_PREFIXES):
-        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:, text:. "
-                          f"Received: data.source={d.source!r}")
+        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:, "
+                          f"text:. Received: data.source={d.source!r}")
     _check_size("data.image_size", d.image_size)
     _check_size("model.input_size", m.input_size)
     if d.channels not in (None, 1, 3):

@@ -31,7 +31,8 @@ def test_text_run_trains_evaluates_and_exports_a_string_model(tmp_path):
     assert report["modality"] == "text" and len(report["class_names"]) == 8
     # 8 sections, the largest is ~22%: a model that reads the words does far better
     assert report["test"]["accuracy"] > 0.4, report["test"]["accuracy"]
-    for name in ("config.json", MODEL_FILE, "metrics.json", "plots/test_confusion.png", "plots/test_misclassified.json"):
+    for name in ("config.json", MODEL_FILE, "metrics.json", "plots/test_confusion.png",
+                 "plots/test_misclassified.json"):
         assert os.path.isfile(os.path.join(report["run_dir"], name)), name
     texts = tf.constant(["multiplayer chess game with network play", "ip packet sniffer and firewall tool",
                          "molecular dynamics simulation package"])

@@ -132,7 +132,8 @@ def test_text_pipeline_splits_batches_and_rejects_augment(tmp_path):
     assert (data.num_train, data.num_val, data.num_test, data.image_shape) == (30, 10, 0, None)
     texts, labels = next(iter(data.train))
     assert texts.dtype.name == "string" and labels.shape == (8,)
-    assert len(data.train_texts) == 30 and not set(data.train_texts) & {t.numpy().decode() for t, _ in data.val.unbatch()}
+    val_texts = {t.numpy().decode() for t, _ in data.val.unbatch()}
+    assert len(data.train_texts) == 30 and not set(data.train_texts) & val_texts
     assert set(np.unique(labels.numpy())) <= {0, 1}
     with pytest.raises(ConfigError, match="augment"):
         build_text_datasets(load_text_source(cfg, TextConfig()), dataclasses.replace(
