@@ -1,4 +1,5 @@
 """fmkeras/transfer/lora.py: LoRA trains <= 10% of full fine-tuning's parameters; base weights stay put."""
+import keras
 import numpy as np
 import pytest
 
@@ -49,6 +50,11 @@ def test_lora_trains_at_most_a_tenth_and_keeps_base_weights(tmp_path, pretrained
         if v.path in frozen:
             np.testing.assert_array_equal(np.array(v), frozen[v.path], err_msg=v.path)
     assert any(np.abs(np.array(v)).sum() > 0 for v in backbone.weights if "lora_kernel_b" in v.path)
+    # Saving merges W + AB: the reloaded model computes the same function with nothing LoRA-specific.
+    lora.save(str(tmp_path / "lora.keras"))
+    reloaded = keras.saving.load_model(str(tmp_path / "lora.keras"), safe_mode=True)
+    pixels = np.asarray(next(iter(data.val))[0])
+    np.testing.assert_allclose(reloaded(pixels).numpy(), lora(pixels).numpy(), atol=1e-5)
 
 
 def test_lora_on_text_embedding_and_config_rules():
