@@ -21,6 +21,27 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(NOTEBOOK_DIR)
 SMALL_ENV = "FMKERAS_NOTEBOOK_SMALL"
+# TensorFlow's C++ start-up lines (absl logging ignores TF_CPP_MIN_LOG_LEVEL for them) and the
+# SavedModel writer's asset notes say nothing about the notebook; they are dropped from saved outputs.
+NOISE_PREFIXES = ("WARNING: All log messages before absl", "I0000 ", "E0000 ", "W0000 ",
+                  "To enable the following instructions", "INFO:tensorflow:Assets written")
+
+
+def drop_tensorflow_noise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Removes TensorFlow start-up/log lines from stream outputs (other lines are kept as they are)."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                output.text = "".join(line for line in output.text.splitlines(keepends=True)
+                                      if not line.startswith(NOISE_PREFIXES))
+                if not output.text:
+                    continue
+            kept.append(output)
+        cell.outputs = kept
+    return notebook
 
 
 def list_notebooks(directory: str = NOTEBOOK_DIR) -> list:
@@ -40,7 +61,7 @@ def execute_notebook(path: str, output_path: str = None, small: bool = True, wor
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": workdir}})
     client.execute()
-    nbformat.write(notebook, output_path or path)
+    nbformat.write(drop_tensorflow_noise(notebook), output_path or path)
     return notebook
 
 
