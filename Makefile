@@ -92,3 +92,22 @@ train-multiworker: install
 	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
 	    $(FMKERAS) train --recipe=$(RECIPE) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
 	done; wait
+
+# --- Transformers, text and notebooks (issue 8) ---
+.PHONY: notebooks text-data text-pretrain bench-text bench-lora
+NOTEBOOK_ARGS ?=
+
+notebooks: install
+	$(PY) notebooks/run.py $(NOTEBOOK_ARGS)
+
+text-data: install
+	$(PY) -m fmkeras.data.debian_packages data/debian_packages.csv
+
+text-pretrain: install
+	$(PY) -m fmkeras.pretrain.text_mlm --out=runs/text_pretrain $(ARGS)
+
+bench-text: install
+	$(PY) benchmarks/text.py $(ARGS)
+
+bench-lora: install
+	$(PY) benchmarks/lora.py $(ARGS)

@@ -95,6 +95,7 @@ class ModelConfig:
     input_size: Optional[tuple] = None
     backbone_options: dict = dataclasses.field(default_factory=dict)
     head: HeadConfig = HeadConfig()
+    lora_rank: int = 0  # > 0: LoRA on the backbone's Dense/EinsumDense/Embedding layers, the rest frozen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +211,23 @@ class TuneConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Text sources (`data.source=text:...`): which columns hold text and label, and how the
+    `TextVectorization` layer inside the model splits text into `sequence_length` token ids
+    from a vocabulary of at most `max_tokens` (learned from the training split, or read from
+    `vocabulary`)."""
+    text_column: str = "text"
+    label_column: str = "label"
+    max_tokens: int = 20000
+    sequence_length: int = 64
+    standardize: str = "lower_and_strip_punctuation"
+    ngrams: int = 1  # 2 also adds word bigrams as tokens (after the unigrams, within sequence_length)
+    token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
+    vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
+    # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one `fmkeras train` run needs."""
     name: str = "run"
@@ -223,6 +241,7 @@ class RunConfig:
     serve: ServeConfig = ServeConfig()
     distribute: DistributeConfig = DistributeConfig()
     tune: TuneConfig = TuneConfig()
+    text: TextConfig = TextConfig()
 
 
 CHOICES = {
@@ -236,8 +255,9 @@ CHOICES = {
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
     "tune.algorithm": ("random", "bayesian", "hyperband"),
+    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
 }
-SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:")
+SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", "text:")
 
 
 def _field_types(cls) -> dict:
@@ -400,8 +420,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Checks every field's range and choices; returns `cfg` unchanged or raises ConfigError."""
     d, a, m, t = cfg.data, cfg.data.augment, cfg.model, cfg.train
     if not d.source.startswith(SOURCE_PREFIXES):
-        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:. "
-                          f"Received: data.source={d.source!r}")
+        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:, "
+                          f"text:. Received: data.source={d.source!r}")
     _check_size("data.image_size", d.image_size)
     _check_size("model.input_size", m.input_size)
     if d.channels not in (None, 1, 3):
@@ -455,6 +475,15 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name in ("max_trials", "executions_per_trial", "max_epochs"):
         _check_range(f"tune.{name}", getattr(tune, name), 1)
     _check_range("tune.hyperband_factor", tune.hyperband_factor, 2)
+    _check_range("model.lora_rank", m.lora_rank, 0)
+    if m.lora_rank and f.epochs:
+        raise ConfigError(f"`model.lora_rank` replaces staged fine-tuning; set finetune.epochs=0. "
+                          f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")
+    _check_range("text.max_tokens", cfg.text.max_tokens, 3)
+    _check_range("text.sequence_length", cfg.text.sequence_length, 1)
+    _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
+    _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
+    _check_choice("text.standardize", cfg.text.standardize)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg

@@ -23,12 +23,13 @@ import keras
 from fmkeras.config import RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
-from fmkeras.export import export_saved_model
+from fmkeras.data.text import is_text_source
+from fmkeras.export import export_saved_model, export_text_saved_model
 from fmkeras.train import seed_everything
 from fmkeras.train.distributed_loop import fit_distributed
 from fmkeras.train.strategy import (build_strategy, is_chief, needs_custom_loop, scale_for_replicas, shard_dataset,
                                     strategy_name, task_label)
-from fmkeras.transfer import build_classifier, fit_stages
+from fmkeras.transfer import build_classifier, fit_stages, trainable_parameter_count
 
 log = logging.getLogger("fmkeras")
 MODEL_FILE = "model.keras"
@@ -50,16 +51,22 @@ def make_run_dir(cfg: RunConfig) -> str:
 
 
 def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -> dict:
-    """Exports the next SavedModel version under <export.base_dir>/<model_name>."""
+    """Exports the next SavedModel version under <export.base_dir>/<model_name> (text models take strings)."""
     name = cfg.export.model_name or cfg.name
     base = os.path.join(cfg.export.base_dir, name)
-    version, path = export_saved_model(model, base, class_names, image_shape,
-                                       extra_metadata={"run_name": cfg.name, "backbone": cfg.model.backbone})
+    metadata = {"run_name": cfg.name, "backbone": cfg.model.backbone}
+    if model.inputs[0].dtype == "string":
+        version, path = export_text_saved_model(model, base, class_names, extra_metadata=metadata)
+    else:
+        version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata)
     return {"model_name": name, "version": version, "path": path}
 
 
 def run_training(cfg: RunConfig) -> dict:
     """Trains `cfg`, evaluates on the test split, writes the run directory and exports."""
+    if is_text_source(cfg.data.source):
+        from fmkeras.text_experiment import run_text_training
+        return run_text_training(cfg)
     seed_everything(cfg.train)
     strategy = build_strategy(cfg.distribute)
     given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
@@ -94,7 +101,8 @@ def run_training(cfg: RunConfig) -> dict:
         "run_dir": run_dir, "name": cfg.name, "data": source.name, "evaluated_on": split,
         "class_names": list(data.class_names), "image_shape": list(data.image_shape),
         "num_train": data.num_train, "num_val": data.num_val, "num_test": data.num_test,
-        "params": model.count_params(), "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
+        "params": model.count_params(), "trainable_params": trainable_parameter_count(model),
+        "lora_rank": cfg.model.lora_rank, "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
         "history": result.history, "stages": getattr(result, "stages", []), "stopped_early": result.stopped_early,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped], "skipped_count": len(data.skipped),
         "test": test,

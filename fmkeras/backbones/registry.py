@@ -37,6 +37,7 @@ class BackboneSpec:
     channels: channels the backbone needs (None = whatever the data has).
     min_input_size: smallest (H, W) it accepts.
     presets: weight preset name (e.g. "imagenet") -> WeightPreset; resolved by fmkeras.transfer.weights.
+    modality: "image" (pixels in) or "text" (token ids in; see fmkeras.transfer.text_classifier).
     """
     name: str
     builder: Callable
@@ -46,6 +47,7 @@ class BackboneSpec:
     min_input_size: tuple = (8, 8)
     description: str = ""
     presets: dict = dataclasses.field(default_factory=dict)
+    modality: str = "image"
 
 
 _REGISTRY: dict = {}

@@ -12,7 +12,9 @@ import numpy as np
 from fmkeras.config import AugmentConfig, DataConfig, RunConfig, from_dict, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError, DataError
-from fmkeras.evaluate import evaluate_predictions, write_json
+from fmkeras.data.text import is_text_source, load_text_source
+from fmkeras.data.text_pipeline import build_text_datasets
+from fmkeras.evaluate import evaluate_predictions, evaluate_text_predictions, write_json
 from fmkeras.experiment import MODEL_FILE, export_model
 from fmkeras.export.loading import load_keras_model
 
@@ -36,6 +38,9 @@ def load_model_for_eval(path: str):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         import tensorflow as tf
         loaded = tf.saved_model.load(path)
+        if "serve_pixels" not in loaded.signatures:  # a text classifier: its only signature takes strings
+            serve_text = loaded.signatures["serving_default"]
+            return (lambda x: serve_text(text=x)["probabilities"]), None, None
         serve = loaded.signatures["serve_pixels"]
         return (lambda x: serve(pixels=tf.cast(tf.round(x), tf.uint8))["probabilities"]), None, None
     raise DataError(f"--model={path} is not a run directory, a .keras file or a SavedModel directory")
@@ -47,6 +52,8 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None) 
     data_cfg = data_cfg or (run_cfg.data if run_cfg else None)
     if data_cfg is None:
         raise ConfigError("evaluate needs --data when --model is not a run directory")
+    if is_text_source(data_cfg.source):
+        return evaluate_text(predict, data_cfg, run_cfg, model_path, out_dir)
     if image_shape and not data_cfg.image_size:
         data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "image_size": list(image_shape[:2]),
                                           "channels": image_shape[2]})
@@ -107,6 +114,19 @@ def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: s
     return report
 
 
+def evaluate_text(predict, data_cfg: DataConfig, run_cfg: RunConfig, model_path: str, out_dir: str = None) -> dict:
+    """Evaluates a text classifier (strings in) on a text source's test split."""
+    text_cfg = run_cfg.text if run_cfg else RunConfig().text
+    data = build_text_datasets(load_text_source(data_cfg, text_cfg), data_cfg, batch_size=256)
+    dataset = data.test if data.test is not None else data.val
+    out_dir = out_dir or (model_path if os.path.isdir(model_path) and run_cfg else os.path.join("runs", "evaluate"))
+    report = evaluate_text_predictions(predict, dataset, data.class_names, os.path.join(out_dir, "eval"))
+    write_json(os.path.join(out_dir, "eval", "report.json"), {"model": model_path, "data": data_cfg.source, **report})
+    print(f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} texts)")
+    print(f"report: {os.path.join(out_dir, 'eval')}")
+    return report
+
+
 def _finished_run(run_dir: str) -> tuple:
     """(run config, metrics) of a run directory whose training finished."""
     run_cfg = _run_config(run_dir)
@@ -123,7 +143,8 @@ def export(run_dir: str, cfg: RunConfig, trust: bool = False) -> dict:
     model = load_keras_model(os.path.join(run_dir, MODEL_FILE), trust)
     export_cfg = cfg.export if cfg.export.model_name or cfg.export.base_dir != "saved_models" else run_cfg.export
     merged = RunConfig(name=run_cfg.name, export=export_cfg)
-    result = export_model(model, merged, metrics["class_names"], tuple(metrics["image_shape"]))
+    image_shape = tuple(metrics["image_shape"]) if metrics.get("image_shape") else None  # None: text model
+    result = export_model(model, merged, metrics["class_names"], image_shape)
     print(f"exported: {result['path']}")
     return result
 

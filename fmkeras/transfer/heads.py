@@ -14,6 +14,7 @@ from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig
 from fmkeras.errors import ConfigError
 from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels, TwoClassProbabilities
+from fmkeras.transfer.lora import enable_backbone_lora
 from fmkeras.transfer.weights import build_backbone
 
 BACKBONE_LAYER = "backbone"
@@ -34,6 +35,10 @@ def add_head(features, num_classes: int, head: HeadConfig):
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
                 "flatten": keras.layers.Flatten}[head.pooling]
         x = pool(name=f"head_{head.pooling}_pool")(x)
+    elif len(x.shape) == 3:  # token sequences (ViT without class token, text Transformers); mask-aware
+        pool = {"avg": keras.layers.GlobalAveragePooling1D, "max": keras.layers.GlobalMaxPooling1D,
+                "flatten": keras.layers.Flatten}[head.pooling]
+        x = pool(name=f"head_{head.pooling}_pool")(x)
     for i, units in enumerate(head.dense_units, start=1):
         x = keras.layers.Dense(units, activation=head.activation, name=f"head_dense{i}")(x)
         if head.dropout:
@@ -52,9 +57,14 @@ def add_head(features, num_classes: int, head: HeadConfig):
 def build_classifier(cfg: ModelConfig, image_shape: tuple, num_classes: int) -> keras.Model:
     """Builds input adapters -> preprocessing -> backbone (named "backbone") -> head."""
     spec = get_backbone(cfg.backbone)
+    if spec.modality != "image":
+        raise ConfigError(f"backbone {cfg.backbone!r} takes {spec.modality}, not images; use a "
+                          f"{spec.modality} data source (e.g. data.source=text:FILE.csv)")
     shape = backbone_input_shape(cfg, image_shape)
     backbone = build_backbone(spec, shape, cfg.weights, cfg.backbone_options)
     backbone.name = BACKBONE_LAYER
+    if cfg.lora_rank:
+        enable_backbone_lora(backbone, cfg.lora_rank)
     inputs = keras.Input(image_shape, name="pixels", dtype="float32")
     x = inputs
     if tuple(shape[:2]) != tuple(image_shape[:2]):

@@ -2,6 +2,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -27,16 +28,14 @@ def test_pretrained_backbone_and_vocabulary_load_into_a_classifier(tmp_path):
     words = ["chess", "game", "network", "proxy", "daemon", "sound", "mixer", "editor", "plot", "science"]
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(words, 5)) for _ in range(256)]
-    text_cfg = TextConfig(sequence_length=8)
-    report = pretrain_text_mlm(texts, str(tmp_path), text_cfg, backbone_options=TINY, epochs=2, batch_size=64,
-                               verbose=0)
+    report = pretrain_text_mlm(texts, str(tmp_path), TextConfig(sequence_length=8), backbone_options=TINY,
+                               epochs=2, batch_size=64, verbose=0)
     assert json.load(open(tmp_path / "pretrain.json"))["texts"] == 256 and len(report["masked_token_accuracy"]) == 2
     assert report["loss"][-1] < report["loss"][0]
     cfg = ModelConfig(backbone="text_transformer", weights=report["backbone"], backbone_options=TINY)
     model = build_text_classifier(cfg, TextConfig(sequence_length=8, vocabulary=report["vocabulary"]), None, 3)
     vocab = model.get_layer("vectorize").get_vocabulary()
     assert vocab[:2] == ["", "[UNK]"] and set(words) <= set(vocab)
-    import keras
     saved = keras.saving.load_model(os.path.join(tmp_path, "text_backbone.keras"))
     for a, b in zip(saved.get_weights(), model.get_layer("backbone").get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -1,0 +1,1 @@
+"""Self-supervised pretraining that produces backbones the transfer module loads (`model.weights`)."""
