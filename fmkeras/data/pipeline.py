@@ -16,6 +16,7 @@ import tensorflow as tf
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
 from fmkeras.data.decode import load_and_prepare, prepare_image
+from fmkeras.data.labels import noisy_labels, per_class_indices
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
@@ -88,7 +89,12 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Datasets
     if len(train_idx) == 0:
         raise DataError(f"{source.name}: no training examples left after the validation split")
     x, y = source.x_train, source.y_train
-    train = _finish(_examples(source, x[train_idx], y[train_idx], shape), cfg, batch_size, True, len(train_idx))
+    if cfg.labels_per_class:
+        train_idx = train_idx[per_class_indices(y[train_idx], cfg.labels_per_class, cfg.seed, source.class_names)]
+    y_train = y[train_idx]
+    if cfg.label_noise:
+        y_train, _ = noisy_labels(y_train, cfg.label_noise, source.num_classes, cfg.seed)
+    train = _finish(_examples(source, x[train_idx], y_train, shape), cfg, batch_size, True, len(train_idx))
     val = (_finish(_examples(source, x[val_idx], y[val_idx], shape), cfg, batch_size, False, len(val_idx))
            if len(val_idx) else None)
     test, num_test = None, 0
