@@ -103,7 +103,7 @@ class TrainConfig:
     seed: int = 1337
     deterministic: bool = False
     verbose: int = 2
-    # Adversarial training (fmkeras.transfer.adversarial): half of each batch replaced by FGSM/PGD examples at
+    # Adversarial training (fmkeras.transfer.adversarial): each batch is fitted with its FGSM/PGD copy at
     # `adversarial_epsilon` (a fraction of the [0, 255] pixel range); PGD takes `adversarial_steps` steps.
     adversarial: str = "none"
     adversarial_epsilon: float = 0.1

@@ -21,6 +21,8 @@ flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).
 flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
 flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
+flags.DEFINE_integer("labels_per_class", None, "data.labels_per_class: train on K seeded labels per class "
+                     "(also spelled --labels-per-class).")
 
 # Flag name -> config field it overrides.
 FIELD_FLAGS = {
@@ -28,6 +30,7 @@ FIELD_FLAGS = {
     "batch_size": "train.batch_size", "learning_rate": "train.learning_rate", "limit_train": "data.limit_train",
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
     "export": "export.enabled",
+    "labels_per_class": "data.labels_per_class",
 }
 
 

@@ -17,8 +17,10 @@ import tensorflow as tf
 
 from fmkeras.config import TrainConfig
 from fmkeras.train.callbacks import standard_callbacks
+from fmkeras.train.losses import build_loss
 from fmkeras.train.optimizers import apply_l2, build_optimizer
 from fmkeras.train.schedules import build_schedule
+from fmkeras.transfer.adversarial import AdversarialTraining
 
 
 @dataclasses.dataclass
@@ -53,11 +55,10 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
     """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric."""
     apply_l2(model, cfg.l2)
     optimizer = build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
+    loss = build_loss(cfg)
     if cfg.label_smoothing:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
@@ -68,6 +69,11 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     """Fits `model` on `data.train` (validating on `data.val`) and restores the best weights."""
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
+    trained = model
+    if cfg.adversarial != "none":
+        # The wrapper shares `model`'s weights: fitting it trains `model` on clean + adversarial batches.
+        model = AdversarialTraining(trained, cfg.adversarial, cfg.adversarial_epsilon, cfg.adversarial_steps)
+        compile = True
     if compile:
         compile_model(model, cfg, steps * epochs, learning_rate)
     num_classes = model.output_shape[-1]
@@ -86,6 +92,6 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     if os.path.isfile(best):
         model.load_weights(best)
     stopper = callbacks.get("early_stopping")
-    return TrainResult(model=model, history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+    return TrainResult(model=trained, history={k: [float(v) for v in vs] for k, vs in history.history.items()},
                        epochs=callbacks["throughput"].epochs, seconds=seconds, best_checkpoint=best,
                        stopped_early=bool(stopper and stopper.stopped_epoch))
