@@ -53,8 +53,8 @@ def unlabeled_images(cfg: RunConfig):
     return images, data.num_train, data.image_shape, source.name
 
 
-def pretrain_simclr(cfg: RunConfig, run_dir: str) -> tuple:
-    """Contrastive pretraining; returns (backbone, report dict)."""
+def pretrain_simclr(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
+    """Contrastive pretraining; returns (backbone, report dict). `callbacks` are added to fit's."""
     p = cfg.pretrain
     images, count, image_shape, source_name = unlabeled_images(cfg)
     encoder = build_encoder(cfg.model, image_shape)
@@ -63,16 +63,17 @@ def pretrain_simclr(cfg: RunConfig, run_dir: str) -> tuple:
     model.compile(optimizer=build_optimizer(cfg.train, build_schedule(cfg.train, steps * p.epochs, p.learning_rate)))
     throughput = Throughput(p.batch_size)
     callbacks = [throughput, keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"))]
+                 keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")), *callbacks]
     start = time.perf_counter()
-    history = model.fit(view_pairs(images, cfg), epochs=p.epochs, callbacks=callbacks, verbose=cfg.train.verbose)
+    history = model.fit(view_pairs(images, cfg), epochs=p.epochs, callbacks=callbacks, verbose=cfg.train.verbose,
+                        shuffle=False)
     report = {"data": source_name, "images": count, "image_shape": list(image_shape),
               "seconds": round(time.perf_counter() - start, 2), "epochs": throughput.epochs,
               "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.history.items()}}
     return encoder.get_layer(BACKBONE_LAYER), report
 
 
-def pretrain_supervised(cfg: RunConfig, run_dir: str) -> tuple:
+def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
     """A classifier trained on the source's labels; returns (its backbone, report dict)."""
     p = cfg.pretrain
     source = load_source(cfg.data)
@@ -80,6 +81,8 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str) -> tuple:
                                     learning_rate=p.learning_rate)
     data = build_datasets(source, cfg.data, p.batch_size)
     model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
+    if callbacks:
+        raise ValueError("extra callbacks are only supported for simclr pretraining")
     result = fit(model, data, train_cfg, run_dir)
     report = {"data": source.name, "images": data.num_train, "image_shape": list(data.image_shape),
               "seconds": round(result.seconds, 2), "epochs": result.epochs, "history": result.history,
@@ -89,13 +92,13 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str) -> tuple:
     return model.get_layer(BACKBONE_LAYER), report
 
 
-def run_pretraining(cfg: RunConfig) -> dict:
+def run_pretraining(cfg: RunConfig, callbacks=()) -> dict:
     """Pretrains `cfg.model`'s backbone by `cfg.pretrain.method`; saves it and returns the report."""
     seed_everything(cfg.train)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
     method = cfg.pretrain.method
-    backbone, report = (pretrain_simclr if method == "simclr" else pretrain_supervised)(cfg, run_dir)
+    backbone, report = (pretrain_simclr if method == "simclr" else pretrain_supervised)(cfg, run_dir, callbacks)
     path = cfg.pretrain.output or os.path.join(run_dir, BACKBONE_FILE)
     info = backbone_info(cfg.model, backbone, method, data=report["data"], images=report["images"],
                          pretrain=to_dict(cfg.pretrain), run_dir=run_dir)

@@ -75,6 +75,7 @@ class AdversarialTraining(keras.Model):
             raise ValueError(f"`train.adversarial` must be one of none, fgsm, pgd. Received: {attack!r}")
         self.model = model
         self.attack, self.epsilon, self.steps = attack, epsilon, steps
+        self.built = model.built  # nothing of its own to build; callbacks such as BackupAndRestore check it
 
     @property
     def output_shape(self):

@@ -41,6 +41,7 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.teacher.trainable = False
         self.alpha, self.temperature = 0.1, 4.0
+        self.built = student.built and teacher.built  # nothing of its own to build
 
     def compile(self, optimizer="adam", metrics=None, alpha: float = 0.1, temperature: float = 4.0, **kwargs):
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
