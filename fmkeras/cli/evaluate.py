@@ -17,6 +17,9 @@ def run() -> dict:
     if not FLAGS.model:
         raise UserError("evaluate needs --model=RUN_DIR|FILE.keras|SAVED_MODEL_DIR")
     data_cfg = config_from_flags().data if (FLAGS.data or FLAGS.config or FLAGS.set) else None
+    if FLAGS.fgsm_epsilon:
+        from fmkeras.cli.model_io import keras_model_file
+        keras_model_file(FLAGS.model)  # fail before the clean evaluation, not after it
     report = evaluate(FLAGS.model, data_cfg)
     if FLAGS.fgsm_epsilon:
         from fmkeras.cli.model_io import robust_evaluate

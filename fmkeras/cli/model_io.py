@@ -74,17 +74,22 @@ def export(run_dir: str, cfg: RunConfig) -> dict:
     return result
 
 
+def keras_model_file(model_path: str) -> str:
+    """The .keras file of a run directory or .keras path; DataError for anything else (e.g. a SavedModel)."""
+    if os.path.isdir(model_path) and os.path.isfile(os.path.join(model_path, MODEL_FILE)):
+        return os.path.join(model_path, MODEL_FILE)
+    if model_path.endswith(".keras") and os.path.isfile(model_path):
+        return model_path
+    raise DataError(f"--fgsm_epsilon needs gradients: --model={model_path} must be a run directory or a "
+                    f".keras file, not a SavedModel")
+
+
 def robust_evaluate(model_path: str, data_cfg: DataConfig, epsilons) -> list:
     """FGSM-robust test accuracy of a run directory's or .keras file's model at each epsilon."""
     from fmkeras.evaluate.robust import robust_accuracy
-    if os.path.isdir(model_path) and os.path.isfile(os.path.join(model_path, MODEL_FILE)):
-        run_cfg, file = _run_config(model_path), os.path.join(model_path, MODEL_FILE)
-        out_dir = os.path.join(model_path, "eval")
-    elif model_path.endswith(".keras") and os.path.isfile(model_path):
-        run_cfg, file, out_dir = None, model_path, os.path.join("runs", "evaluate", "eval")
-    else:
-        raise DataError(f"--fgsm_epsilon needs gradients: --model={model_path} must be a run directory or a "
-                        f".keras file, not a SavedModel")
+    file = keras_model_file(model_path)
+    run_cfg = _run_config(model_path) if file != model_path else None
+    out_dir = os.path.join(model_path, "eval") if run_cfg else os.path.join("runs", "evaluate", "eval")
     model = keras.saving.load_model(file, safe_mode=True)
     data_cfg = data_cfg or run_cfg.data
     image_shape = tuple(model.input_shape[1:])

@@ -44,8 +44,9 @@ def _trainable_params(model) -> int:
 
 
 def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str = "runs/low_label",
-                    source=None) -> dict:
-    """Trains one mode on `cfg.data.labels_per_class` labels; returns test accuracy and costs."""
+                    source=None) -> tuple:
+    """Trains one mode on `cfg.data.labels_per_class` labels; returns (report with test accuracy and costs,
+    the trained classifier)."""
     if mode not in MODES:
         raise ConfigError(f"low-label mode must be one of {', '.join(MODES)}. Received: {mode!r}")
     if mode != "scratch" and not weights:
@@ -66,7 +67,7 @@ def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str
     return {"mode": mode, "test_accuracy": round(float(scores["accuracy"]), 4), "labels": data.num_train,
             "labels_per_class": cfg.data.labels_per_class, "train_seconds": round(result.seconds, 2),
             "epochs": len(result.epochs), "trainable_params": _trainable_params(model),
-            "params": model.count_params()}
+            "params": model.count_params()}, model
 
 
 def compare_low_label(cfg: RunConfig, weights: str = None, modes=MODES, run_dir: str = None) -> dict:
@@ -75,7 +76,7 @@ def compare_low_label(cfg: RunConfig, weights: str = None, modes=MODES, run_dir:
     os.makedirs(run_dir, exist_ok=True)
     source = load_source(cfg.data)
     start = time.perf_counter()
-    results = {mode: train_low_label(cfg, mode, weights, run_dir, source) for mode in modes}
+    results = {mode: train_low_label(cfg, mode, weights, run_dir, source)[0] for mode in modes}
     report = {"weights": weights, "labels_per_class": cfg.data.labels_per_class, "results": results,
               "seconds": round(time.perf_counter() - start, 2)}
     if "scratch" in results:
