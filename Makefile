@@ -42,3 +42,16 @@ clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- Issue 5: self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
+.PHONY: pretrain bench-low-label bench-robust-distill
+PRETRAIN_EPOCHS ?= 5
+
+pretrain: install
+	$(FMKERAS) pretrain --recipe=$(RECIPE) --pretrain_epochs=$(PRETRAIN_EPOCHS) $(ARGS)
+
+bench-low-label: install
+	$(PY) benchmarks/low_label.py $(ARGS)
+
+bench-robust-distill: install
+	$(PY) benchmarks/robust_distill.py $(ARGS)

@@ -31,3 +31,14 @@ def test_label_smoothing_is_crossentropy_against_smoothed_targets():
     expected = np.mean(-(smoothed * np.log(P)).sum(axis=1))
     assert float(loss(one_hot, P)) == pytest.approx(expected, rel=1e-5)
     assert float(build_loss(TrainConfig())(Y, P)) == pytest.approx(np.mean(-np.log([0.7, 0.1])), rel=1e-5)
+
+
+def test_compile_model_uses_the_configured_loss():
+    import keras
+
+    from fmkeras.train import compile_model
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax")])
+    compile_model(model, TrainConfig(loss="symmetric"), total_steps=10)
+    assert isinstance(model.loss, SymmetricCrossEntropy)
+    compile_model(model, TrainConfig(loss="bootstrap", label_smoothing=0.1), total_steps=10)
+    assert isinstance(model.loss, SoftBootstrap)
