@@ -1,6 +1,7 @@
 """`fmkeras distill`: train a student on a teacher's soft targets; compare with the student from scratch."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from absl import flags
@@ -18,7 +19,6 @@ HELP = ("distill a teacher into a student: fmkeras distill --teacher=runs/cnn_fa
 
 def student_model(name: str, cfg):
     """The student's ModelConfig: a recipe's model section, or cfg.model with backbone `name`."""
-    import dataclasses
     from fmkeras.backbones import list_backbones
     from fmkeras.recipes import list_recipes, load_recipe
     if name in list_recipes():
@@ -43,12 +43,12 @@ def run() -> dict:
     path = FLAGS.teacher
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
         if not (FLAGS.data or FLAGS.config or FLAGS.set):
-            cfg = cfg.__class__(**{**cfg.__dict__, "data": _run_config(path).data})  # the teacher's data
+            cfg = dataclasses.replace(cfg, data=_run_config(path).data)  # the teacher's data
         path = os.path.join(path, MODEL_FILE)
     elif not (path.endswith(".keras") and os.path.isfile(path)):
         raise UserError(f"--teacher={FLAGS.teacher} is not a run directory or a .keras file")
     teacher = keras.saving.load_model(path, safe_mode=True)
-    run_dir = make_run_dir(cfg.__class__(**{**cfg.__dict__, "name": f"{cfg.name}-distill"}))
+    run_dir = make_run_dir(dataclasses.replace(cfg, name=f"{cfg.name}-distill"))
     report = compare_distillation(cfg, teacher, student_model(FLAGS.student, cfg), run_dir)
     print(json.dumps({k: report[k] for k in ("teacher", "student_scratch", "student_distilled",
                                              "distilled_minus_scratch")}, indent=2))
