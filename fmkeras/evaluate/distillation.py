@@ -17,6 +17,7 @@ import keras
 from fmkeras.config import ModelConfig, RunConfig
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError
+from fmkeras.evaluate.low_label import set_batchnorm_momentum
 from fmkeras.evaluate.report import write_json
 from fmkeras.train import fit, seed_everything
 from fmkeras.train.optimizers import build_optimizer
@@ -37,8 +38,13 @@ def _accuracy(model, dataset) -> float:
     return round(correct / max(total, 1), 4)
 
 
-def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: ModelConfig, run_dir: str) -> dict:
-    """Trains the student from scratch and by distillation; returns accuracies and parameter counts."""
+def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: ModelConfig, run_dir: str,
+                         batchnorm_momentum: float = None) -> dict:
+    """Trains the student from scratch and by distillation; returns accuracies and parameter counts.
+
+    batchnorm_momentum: float. Sets both students' BatchNorm moving-average momentum (short runs need
+        < 0.99, see fmkeras.evaluate.low_label). Defaults to None (Keras' 0.99).
+    """
     source = load_source(cfg.data)
     data = build_datasets(source, cfg.data, cfg.train.batch_size)
     if tuple(teacher.input_shape[1:]) != tuple(data.image_shape):
@@ -52,10 +58,14 @@ def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: Mo
 
     seed_everything(train_cfg)
     scratch = build_classifier(student_model, data.image_shape, len(data.class_names))
+    if batchnorm_momentum is not None:
+        set_batchnorm_momentum(scratch, batchnorm_momentum)
     scratch_fit = fit(scratch, data, train_cfg, os.path.join(run_dir, "student_scratch"))
 
     seed_everything(train_cfg)  # same initial weights and data order as the scratch student
     student = build_classifier(student_model, data.image_shape, len(data.class_names))
+    if batchnorm_momentum is not None:
+        set_batchnorm_momentum(student, batchnorm_momentum)
     distiller = Distiller(student, teacher)
     total = steps_per_epoch(train_cfg, data.num_train) * train_cfg.epochs
     distiller.compile(optimizer=build_optimizer(train_cfg, build_schedule(train_cfg, total)),
