@@ -111,3 +111,16 @@ bench-text: install
 
 bench-lora: install
 	$(PY) benchmarks/lora.py $(ARGS)
+
+# --- Issue 5: self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
+.PHONY: pretrain bench-low-label bench-robust-distill
+PRETRAIN_EPOCHS ?= 5
+
+pretrain: install
+	$(FMKERAS) pretrain --recipe=$(RECIPE) --pretrain_epochs=$(PRETRAIN_EPOCHS) $(ARGS)
+
+bench-low-label: install
+	$(PY) benchmarks/low_label.py $(ARGS)
+
+bench-robust-distill: install
+	$(PY) benchmarks/robust_distill.py $(ARGS)

@@ -71,6 +71,10 @@ class DataConfig:
     seed: int = 1337
     augment: AugmentConfig = AugmentConfig()
     check_files: bool = True
+    # Low-label and weak-supervision experiments (fmkeras.data.labels), applied to the training split only:
+    # keep `labels_per_class` seeded, stratified training examples; flip a `label_noise` fraction of labels.
+    labels_per_class: Optional[int] = None
+    label_noise: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,13 @@ class TrainConfig:
     seed: int = 1337
     deterministic: bool = False
     verbose: int = 2
+    # Adversarial training (fmkeras.transfer.adversarial): each batch is fitted with its FGSM/PGD copy at
+    # `adversarial_epsilon` (a fraction of the [0, 255] pixel range); PGD takes `adversarial_steps` steps.
+    adversarial: str = "none"
+    adversarial_epsilon: float = 0.1
+    adversarial_steps: int = 5
+    # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap.
+    loss: str = "crossentropy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +145,36 @@ class FinetuneConfig:
     learning_rate: float = 1e-5
     freeze_batchnorm: bool = True
     lr_decay_per_block: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """`fmkeras pretrain`: make a backbone from a source dataset (fmkeras.pretrain).
+
+    method: `simclr` (contrastive, labels ignored) or `supervised` (a classifier on the source's labels).
+    SimCLR views: a random resized crop keeping `crop_min_scale`..1 of the area, then random horizontal
+    flips, `brightness` and `contrast` jitter; NT-Xent loss at `temperature` on a projection head of
+    `projection_units` (hidden, output). output: the backbone `.keras` file (default <run_dir>/backbone.keras).
+    """
+    method: str = "simclr"
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    temperature: float = 0.2
+    projection_units: tuple = (128, 64)
+    crop_min_scale: float = 0.3
+    horizontal_flip: bool = True
+    brightness: float = 0.3
+    contrast: float = 0.4
+    output: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """`fmkeras distill`: the student learns `alpha` * hard-label CE + (1 - alpha) * T^2 * KL(teacher || student)
+    on softmax outputs at `temperature` (fmkeras.transfer.distill)."""
+    temperature: float = 4.0
+    alpha: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +283,8 @@ class RunConfig:
     distribute: DistributeConfig = DistributeConfig()
     tune: TuneConfig = TuneConfig()
     text: TextConfig = TextConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    distill: DistillConfig = DistillConfig()
 
 
 CHOICES = {
@@ -256,6 +299,9 @@ CHOICES = {
     "distribute.shard_policy": ("auto", "data", "file", "off"),
     "tune.algorithm": ("random", "bayesian", "hyperband"),
     "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
+    "train.adversarial": ("none", "fgsm", "pgd"),
+    "train.loss": ("crossentropy", "symmetric", "bootstrap"),
+    "pretrain.method": ("simclr", "supervised"),
 }
 SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", "text:")
 
@@ -484,6 +530,28 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
     _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
     _check_choice("text.standardize", cfg.text.standardize)
+    _check_range("data.labels_per_class", d.labels_per_class, 1)
+    _check_range("data.label_noise", d.label_noise, 0.0, 0.9)
+    _check_choice("train.adversarial", t.adversarial)
+    _check_range("train.adversarial_epsilon", t.adversarial_epsilon, 0.0, 1.0, low_open=True)
+    _check_range("train.adversarial_steps", t.adversarial_steps, 1)
+    _check_choice("train.loss", t.loss)
+    p = cfg.pretrain
+    _check_choice("pretrain.method", p.method)
+    _check_range("pretrain.epochs", p.epochs, 1)
+    _check_range("pretrain.batch_size", p.batch_size, 2)
+    _check_range("pretrain.learning_rate", p.learning_rate, 0.0, 10.0, low_open=True)
+    _check_range("pretrain.temperature", p.temperature, 0.0, 10.0, low_open=True)
+    _check_range("pretrain.crop_min_scale", p.crop_min_scale, 0.0, 1.0, low_open=True)
+    _check_range("pretrain.brightness", p.brightness, 0.0, 0.9)
+    _check_range("pretrain.contrast", p.contrast, 0.0, 0.9)
+    if not p.projection_units or not all(isinstance(u, int) and u > 0 for u in p.projection_units):
+        raise ConfigError(f"`pretrain.projection_units` must be positive integers (hidden..., output). "
+                          f"Received: pretrain.projection_units={p.projection_units!r}")
+    if p.output is not None and not p.output.endswith(".keras"):
+        raise ConfigError(f"`pretrain.output` must be a .keras file. Received: pretrain.output={p.output!r}")
+    _check_range("distill.temperature", cfg.distill.temperature, 0.0, 100.0, low_open=True)
+    _check_range("distill.alpha", cfg.distill.alpha, 0.0, 1.0)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg

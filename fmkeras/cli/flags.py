@@ -29,6 +29,8 @@ flags.DEFINE_enum("algorithm", None, ["random", "bayesian", "hyperband"], "tune.
 flags.DEFINE_integer("max_trials", None, "tune.max_trials of `fmkeras tune`.")
 flags.DEFINE_string("tune_dir", None, "tune.directory: where `fmkeras tune` keeps (and resumes) its search.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
+flags.DEFINE_integer("labels_per_class", None, "data.labels_per_class: train on K seeded labels per class "
+                     "(also spelled --labels-per-class).")
 
 # Flag name -> config field it overrides.
 FIELD_FLAGS = {
@@ -37,6 +39,7 @@ FIELD_FLAGS = {
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
     "export": "export.enabled", "strategy": "distribute.strategy",
     "algorithm": "tune.algorithm", "max_trials": "tune.max_trials", "tune_dir": "tune.directory",
+    "labels_per_class": "data.labels_per_class",
 }
 
 

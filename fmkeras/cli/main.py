@@ -16,6 +16,7 @@ from absl import app
 from absl import logging as absl_logging
 
 from fmkeras.cli import data, evaluate, export, listing, serve, train, tune  # noqa: F401  (each defines its flags)
+from fmkeras.cli import distill, lowlabel, pretrain  # noqa: F401,E402
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
 
@@ -28,6 +29,9 @@ COMMANDS = {
     "data": "fmkeras.cli.data",
     "serve": "fmkeras.cli.serve",
     "tune": "fmkeras.cli.tune",
+    "pretrain": "fmkeras.cli.pretrain",
+    "distill": "fmkeras.cli.distill",
+    "lowlabel": "fmkeras.cli.lowlabel",
 }
 
 
@@ -60,8 +64,20 @@ def main(argv):
     return 0
 
 
+def underscore_flag_names(argv: list) -> list:
+    """`--labels-per-class=5` -> `--labels_per_class=5`: absl only knows underscores; values stay as given."""
+    fixed = []
+    for arg in argv:
+        if arg.startswith("--") and len(arg) > 2:
+            name, sep, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + sep + value
+        fixed.append(arg)
+    return fixed
+
+
 def run():
     """Console-script entry point."""
+    sys.argv = underscore_flag_names(sys.argv)
     sys.modules["__main__"].__doc__ = usage()  # absl prints the main module's doc for --help
     app.run(main)
 

@@ -196,3 +196,36 @@ def export_tflite(run_dir: str, quantize: str = "none", trust: bool = False, cal
     print(f"tflite ({quantize}): {path}  {len(tflite_bytes)} bytes = {report['size_ratio']}x the float variables; "
           f"accuracy {report.get('tflite_accuracy')} vs float {report.get('float_accuracy')}")
     return report
+
+
+def keras_model_file(model_path: str) -> str:
+    """The .keras file of a run directory or .keras path; DataError for anything else (e.g. a SavedModel)."""
+    if os.path.isdir(model_path) and os.path.isfile(os.path.join(model_path, MODEL_FILE)):
+        return os.path.join(model_path, MODEL_FILE)
+    if model_path.endswith(".keras") and os.path.isfile(model_path):
+        return model_path
+    raise DataError(f"--fgsm_epsilon needs gradients: --model={model_path} must be a run directory or a "
+                    f".keras file, not a SavedModel")
+
+
+def robust_evaluate(model_path: str, data_cfg: DataConfig, epsilons) -> list:
+    """FGSM-robust test accuracy of a run directory's or .keras file's model at each epsilon."""
+    from fmkeras.evaluate.robust import robust_accuracy
+    file = keras_model_file(model_path)
+    run_cfg = _run_config(model_path) if file != model_path else None
+    out_dir = os.path.join(model_path, "eval") if run_cfg else os.path.join("runs", "evaluate", "eval")
+    model = keras.saving.load_model(file, safe_mode=True)
+    data_cfg = data_cfg or run_cfg.data
+    image_shape = tuple(model.input_shape[1:])
+    if not data_cfg.image_size:
+        data_cfg = from_dict(DataConfig, {**to_dict(data_cfg), "image_size": list(image_shape[:2]),
+                                          "channels": image_shape[2]})
+    data = build_datasets(load_source(data_cfg), data_cfg, batch_size=256)
+    dataset = data.test if data.test is not None else data.val
+    results = [robust_accuracy(model, dataset, eps, "fgsm") for eps in epsilons]
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, "robust.json"), {"model": model_path, "results": results})
+    for r in results:
+        print(f"FGSM epsilon {r['epsilon']}: robust accuracy {r['robust_accuracy']} "
+              f"(clean {r['clean_accuracy']}, {r['num_examples']} images)")
+    return results

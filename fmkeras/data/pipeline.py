@@ -24,6 +24,7 @@ from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
 from fmkeras.data.decode import load_uint8, resize_uint8, to_channels
 from fmkeras.data.mix import mix_batch, uses_mixing
+from fmkeras.data.labels import noisy_labels, per_class_indices
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
@@ -181,7 +182,12 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
         return ds, len(y)
 
     x, y = source.x_train, source.y_train
-    train, num_train = build(x[train_idx], y[train_idx], "train", True)
+    if cfg.labels_per_class:
+        train_idx = train_idx[per_class_indices(y[train_idx], cfg.labels_per_class, cfg.seed, source.class_names)]
+    y_train = y[train_idx]
+    if cfg.label_noise:
+        y_train, _ = noisy_labels(y_train, cfg.label_noise, num_classes, cfg.seed)
+    train, num_train = build(x[train_idx], y_train, "train", True)
     if val_idx is None:
         val, num_val = build(source.x_val, source.y_val, "val", False)
     else:

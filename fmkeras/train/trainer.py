@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from fmkeras.config import TrainConfig
 from fmkeras.train.callbacks import standard_callbacks
+from fmkeras.train.losses import build_loss
 from fmkeras.train.optimizers import apply_l2, build_optimizer
 from fmkeras.train.schedules import build_schedule
 
@@ -64,11 +65,13 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
     """
     apply_l2(model, cfg.l2)
     optimizer = optimizer or build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
-    if cfg.label_smoothing or soft_labels:
+    if soft_labels and cfg.loss == "crossentropy":
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    else:
+        loss = build_loss(cfg)
+    if cfg.label_smoothing or soft_labels:
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
@@ -85,6 +88,13 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     # The labels' shape decides the loss: soft (B, K) training labels need a categorical loss,
     # and then the validation labels are one-hot encoded to match.
     categorical = bool(cfg.label_smoothing) or has_soft_labels(data.train)
+    trained = model
+    if cfg.adversarial != "none":
+        # Imported here: fmkeras.transfer imports this module (finetune drives fit).
+        from fmkeras.transfer.adversarial import AdversarialTraining
+        # The wrapper shares `model`'s weights: fitting it trains `model` on clean + adversarial batches.
+        model = AdversarialTraining(trained, cfg.adversarial, cfg.adversarial_epsilon, cfg.adversarial_steps)
+        compile = True
     if compile:
         compile_model(model, cfg, steps * epochs, learning_rate, soft_labels=has_soft_labels(data.train))
     num_classes = model.output_shape[-1]
@@ -103,6 +113,6 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     if os.path.isfile(best):
         model.load_weights(best)
     stopper = callbacks.get("early_stopping")
-    return TrainResult(model=model, history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+    return TrainResult(model=trained, history={k: [float(v) for v in vs] for k, vs in history.history.items()},
                        epochs=callbacks["throughput"].epochs, seconds=seconds, best_checkpoint=best,
                        stopped_early=bool(stopper and stopper.stopped_epoch))
