@@ -74,6 +74,7 @@ def run_training(cfg: RunConfig) -> dict:
         "params": model.count_params(), "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
         "history": result.history, "stopped_early": result.stopped_early,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped], "skipped_count": len(data.skipped),
+        "resume": result.resume,
         "test": test,
     }
     if cfg.export.enabled:

@@ -8,7 +8,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -17,6 +17,7 @@ from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
 from fmkeras.data.decode import load_and_prepare, prepare_image
 from fmkeras.data.source import Source
+from fmkeras.data.stream import StepBatches
 from fmkeras.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -34,6 +35,9 @@ class Datasets:
     num_val: int
     num_test: int
     skipped: tuple = ()
+    # (start, num) -> `num` training batches from global batch `start`, a pure function of the seed
+    # (what resumable training iterates; `train` reshuffles per iteration instead).
+    train_batches: Optional[Callable] = None
 
 
 def split_indices(n: int, validation_split: float, seed: int) -> tuple:
@@ -88,7 +92,8 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Datasets
     if len(train_idx) == 0:
         raise DataError(f"{source.name}: no training examples left after the validation split")
     x, y = source.x_train, source.y_train
-    train = _finish(_examples(source, x[train_idx], y[train_idx], shape), cfg, batch_size, True, len(train_idx))
+    train_examples = _examples(source, x[train_idx], y[train_idx], shape)
+    train = _finish(train_examples, cfg, batch_size, True, len(train_idx))
     val = (_finish(_examples(source, x[val_idx], y[val_idx], shape), cfg, batch_size, False, len(val_idx))
            if len(val_idx) else None)
     test, num_test = None, 0
@@ -99,4 +104,5 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Datasets
         test = _finish(_examples(source, xt, yt, shape), cfg, batch_size, False, len(yt))
         num_test = len(yt)
     return Datasets(train=train, val=val, test=test, image_shape=shape, class_names=source.class_names,
-                    num_train=len(train_idx), num_val=len(val_idx), num_test=num_test, skipped=source.skipped)
+                    num_train=len(train_idx), num_val=len(val_idx), num_test=num_test, skipped=source.skipped,
+                    train_batches=StepBatches(train_examples, cfg, batch_size, len(train_idx)))
