@@ -21,6 +21,7 @@ from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
 from fmkeras.export import export_saved_model
 from fmkeras.train import fit, seed_everything
 from fmkeras.transfer import build_classifier
+from fmkeras.transfer.weight_hashes import write_sha256_sidecar
 
 log = logging.getLogger("fmkeras")
 MODEL_FILE = "model.keras"
@@ -63,6 +64,7 @@ def run_training(cfg: RunConfig) -> dict:
         log.warning("skipped %s: %s", path, reason)
     result = fit(model, data, cfg.train, run_dir)
     model.save(os.path.join(run_dir, MODEL_FILE))
+    write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
     test = evaluate_predictions(lambda x: model(x, training=False), test_set, data.class_names,

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import os
 
-import keras
-
 from fmkeras.config import DataConfig, RunConfig, from_dict, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError, DataError
 from fmkeras.evaluate import evaluate_predictions, write_json
 from fmkeras.experiment import MODEL_FILE, export_model
+from fmkeras.transfer.safe_load import load_keras_model
+from fmkeras.transfer.weight_hashes import verify_sidecar
 
 
 def _run_config(run_dir: str) -> RunConfig:
@@ -21,13 +21,19 @@ def _run_config(run_dir: str) -> RunConfig:
         return from_dict(RunConfig, json.load(fh))
 
 
+def _load(path: str):
+    """A .keras file, checked against its .sha256 sidecar if any, inspected, then loaded in safe mode."""
+    verify_sidecar(path)
+    return load_keras_model(path)
+
+
 def load_model_for_eval(path: str):
     """Returns (predict_fn, image_shape or None, run config or None) for a run dir, .keras or SavedModel."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
-        model = keras.saving.load_model(os.path.join(path, MODEL_FILE), safe_mode=True)
+        model = _load(os.path.join(path, MODEL_FILE))
         return (lambda x: model(x, training=False)), tuple(model.input_shape[1:]), _run_config(path)
     if path.endswith(".keras") and os.path.isfile(path):
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = _load(path)
         return (lambda x: model(x, training=False)), tuple(model.input_shape[1:]), None
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         import tensorflow as tf
@@ -66,7 +72,7 @@ def export(run_dir: str, cfg: RunConfig) -> dict:
         raise DataError(f"{run_dir} has no finished training (metrics.json and {MODEL_FILE} are written at the end)")
     with open(metrics_path) as fh:
         metrics = json.load(fh)
-    model = keras.saving.load_model(os.path.join(run_dir, MODEL_FILE), safe_mode=True)
+    model = _load(os.path.join(run_dir, MODEL_FILE))
     export_cfg = cfg.export if cfg.export.model_name or cfg.export.base_dir != "saved_models" else run_cfg.export
     merged = RunConfig(name=run_cfg.name, export=export_cfg)
     result = export_model(model, merged, metrics["class_names"], tuple(metrics["image_shape"]))
