@@ -42,3 +42,9 @@ clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- reliability (issue 9): kill/resume chains, torn checkpoints, hostile model files, weight hashes,
+# determinism and SavedModel parity. Prints a JSON scoreboard; fails if any scenario fails.
+.PHONY: reliability
+reliability: install
+	$(PY) -m reliability $(ARGS)

@@ -66,11 +66,11 @@ def test_stopped_and_resumed_mid_epoch_is_bit_identical(tmp_path):
 
 
 def test_checkpoint_from_another_config_is_refused(tmp_path):
-    _run(tmp_path, tmp_path / "run")
+    _run(tmp_path, tmp_path / "run", epochs=1)
     with pytest.raises(ConfigError, match="different run .*batch_size: 64 now 48"):
-        _run(tmp_path, tmp_path / "run", batch_size=48)
+        _run(tmp_path, tmp_path / "run", epochs=1, batch_size=48)
 
 
 def test_backup_off_writes_no_checkpoints(tmp_path):
-    _, result = _run(tmp_path, tmp_path / "run", backup_every_steps=0)
+    _, result = _run(tmp_path, tmp_path / "run", backup_every_steps=0, epochs=1)
     assert result.resume == {"enabled": False} and not os.path.exists(tmp_path / "run" / "resume")
