@@ -1,6 +1,6 @@
 """Exactly-once, step-granular resume for `fit` (replaces keras BackupAndRestore).
 
-Every `train.backup_every_steps` steps `StepCheckpoint` writes one checkpoint file (see
+Every `train.backup_every_steps` steps and at every epoch end `StepCheckpoint` writes one checkpoint (see
 checkpoints.py) holding the model variables (weights + dropout seed states), the optimizer
 variables, the metric accumulators, the position (epoch, step in epoch), the state of the
 best-weights and early-stopping callbacks and the epoch history. A checkpoint that falls on
@@ -154,7 +154,8 @@ class StepCheckpoint(keras.callbacks.Callback):
             if len(values) != len(variables) or any(f"{group}/{len(variables)}" == k for k in found.arrays):
                 raise ConfigError(f"{found.path}: {group} has {len(values)} variables, the model {len(variables)}")
             if group == "metrics":
-                self._metrics = values
+                # Only a mid-epoch position carries partial-epoch accumulators; at an epoch start they reset.
+                self._metrics = values if meta["step"] else None
                 continue
             for variable, value in zip(variables, values):
                 variable.assign(value)

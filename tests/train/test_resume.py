@@ -49,9 +49,12 @@ def _run(tmp_path, run_dir, stop_at=None, term_at=None, **train):
 def test_stopped_and_resumed_mid_epoch_is_bit_identical(tmp_path):
     base_model, base = _run(tmp_path, tmp_path / "base")
     with pytest.raises(Stop):
-        _run(tmp_path, tmp_path / "chain", stop_at=5)   # checkpoint at 4 (epoch 2, step 1); step 5 is redone
+        _run(tmp_path, tmp_path / "chain", stop_at=4)   # checkpoints at 2, 3 (epoch end), 4
+    store = CheckpointStore(str(tmp_path / "chain" / "resume" / "train"))
+    newest = store.path_for(4)
+    os.truncate(newest, os.path.getsize(newest) // 2)   # torn newest file: fall back to the epoch boundary
     with pytest.raises(TrainingInterrupted, match="SIGTERM at step 5"):
-        _run(tmp_path, tmp_path / "chain", term_at=5)   # SIGTERM: checkpoint exactly at step 5
+        _run(tmp_path, tmp_path / "chain", term_at=5)   # resumes at 3; SIGTERM: checkpoint exactly at step 5
     model, result = _run(tmp_path, tmp_path / "chain")
     assert result.resume["resumed_from"]["global_step"] == 5
     assert result.resume["resumed_from"]["epoch"] == 1 and result.resume["resumed_from"]["step"] == 2
