@@ -119,7 +119,8 @@ def differing_bytes(a: dict, b: dict) -> int:
 def plan_events(kills: int, total_steps: int, seed: int) -> list:
     """Seeded interruptions at distinct random steps.
 
-    Two events: an outside SIGKILL (then the newest checkpoint is truncated) and a SIGTERM.
+    Two events: an outside SIGKILL (then the newest checkpoint is truncated) and a SIGTERM (then
+    the newest checkpoint is bit-flipped).
     Three or more: also a SIGKILL halfway through a checkpoint write and, from five, one
     between the rename and the directory fsync; a bit flip corrupts another newest file.
     """
@@ -131,7 +132,8 @@ def plan_events(kills: int, total_steps: int, seed: int) -> list:
         kinds[1] = "die_in_write"
     if kills >= 5:
         kinds[4] = "die_after_rename"
-    corruptions = {0: "truncate", 3: "bitflip"}
+    # The last one makes the final, completing run fall back too, so its report must count it.
+    corruptions = {0: "truncate", 3: "bitflip", kills - 1: "bitflip"}
     return [{"kind": k, "step": s, "corrupt": corruptions.get(i)} for i, (k, s) in enumerate(zip(kinds, steps))]
 
 
@@ -182,6 +184,9 @@ def run(workdir: str, kills: int = 10, limit_train: int = 400, epochs: int = 4, 
         "history_identical": a["history"] == b["history"], "events": events,
         "seconds": round(time.monotonic() - started, 1),
     }
+    # The final run met the corrupt newest file only if the last event left one.
+    entry["final_run_corrupt_reported"] = b["report_resume"].get("corrupt_checkpoint_count")
+    expected_reported = 1 if events[-1].get("corrupted") else 0
     entry["ok"] = (lost == 0 and crashes == 0 and iterations == total and entry["history_identical"]
-                   and entry["sigterm_failures"] == 0)
+                   and entry["sigterm_failures"] == 0 and entry["final_run_corrupt_reported"] == expected_reported)
     return entry

@@ -1,6 +1,7 @@
 """`fmkeras train`: resolve the config from flags, then train, evaluate and export."""
 from __future__ import annotations
 
+import os
 import sys
 
 from fmkeras.cli.flags import FLAGS, config_from_flags
@@ -18,7 +19,8 @@ def run() -> dict:
     try:
         report = run_training(config_from_flags())
     except TrainingInterrupted as err:
-        print(f"fmkeras: {err}", file=sys.stderr)
+        run_dir = os.path.dirname(os.path.dirname(os.path.dirname(err.checkpoint)))  # <run_dir>/resume/<stage>/
+        print(f"fmkeras: {err} (with --run_dir={run_dir})", file=sys.stderr)
         raise SystemExit(INTERRUPTED_EXIT) from None
     test = report.get("test") or {}
     print(f"run directory: {report['run_dir']}")
