@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # name -> (issue scenario numbers, full-mode kwargs, fast-mode kwargs)
 SCENARIOS = {
-    "resume_chain": ("1, 2, 10 (trainer)", {"kills": 10}, {"kills": 3, "limit_train": 256, "epochs": 2}),
+    "resume_chain": ("1, 2, 10 (trainer)", {"kills": 11}, {"kills": 3, "limit_train": 256, "epochs": 2}),
     "torn_files": ("2", {"rounds": 500}, {"rounds": 50}),
     "hostile_artifacts": ("7", {}, {}),
     "weight_hashes": ("8", {}, {}),
