@@ -103,7 +103,6 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.resumed_from = None
         self._epoch = 0
         self._metrics = None             # metric accumulators to put back at the first epoch's start
-        self._last_saved = None
 
     # -- state ---------------------------------------------------------------------------
     def _capture_peers(self):
@@ -130,7 +129,6 @@ class StepCheckpoint(keras.callbacks.Callback):
                 "history": self.history}
         path = self.store.save(global_step, arrays, meta)
         self.saved.append(global_step)
-        self._last_saved = global_step
         return path
 
     def restore(self, model: keras.Model) -> Position:
@@ -150,9 +148,10 @@ class StepCheckpoint(keras.callbacks.Callback):
         groups = {"model": model.variables, "optimizer": model.optimizer.variables,
                   "metrics": model.metrics_variables}
         for group, variables in groups.items():
-            values = [found.arrays[f"{group}/{i}"] for i in range(len(variables)) if f"{group}/{i}" in found.arrays]
-            if len(values) != len(variables) or any(f"{group}/{len(variables)}" == k for k in found.arrays):
-                raise ConfigError(f"{found.path}: {group} has {len(values)} variables, the model {len(variables)}")
+            count = sum(k.startswith(group + "/") for k in found.arrays)
+            if count != len(variables):
+                raise ConfigError(f"{found.path}: {group} has {count} variables, the model {len(variables)}")
+            values = [found.arrays[f"{group}/{i}"] for i in range(count)]
             if group == "metrics":
                 # Only a mid-epoch position carries partial-epoch accumulators; at an epoch start they reset.
                 self._metrics = values if meta["step"] else None
@@ -160,7 +159,6 @@ class StepCheckpoint(keras.callbacks.Callback):
             for variable, value in zip(variables, values):
                 variable.assign(value)
         self.peer_state, self.history = meta["peers"], meta["history"]
-        self._last_saved = found.meta["global_step"]
         self.resumed_from = {"path": found.path, "global_step": found.meta["global_step"],
                              "epoch": meta["epoch"], "step": meta["step"]}
         log.info("resuming from %s (epoch %d, step %d)", found.path, meta["epoch"] + 1, meta["step"])
