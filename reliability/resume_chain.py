@@ -48,8 +48,12 @@ def _env():
     return env
 
 
-def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list = ()) -> dict:
-    """Runs one trainer process; sends `signal_at=(signum, step)` once it reports that step."""
+def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list = (), delay: float = 0.0) -> dict:
+    """Runs one trainer process; sends `signal_at=(signum, step)` `delay` s after it reports that step.
+
+    The delay puts the signal at a random point of the following step (compute, data, or the
+    checkpoint write) instead of always right after the progress line.
+    """
     cmd = [sys.executable, "-m", "reliability.child", *fault, "--", f"--config={config}", f"--run_dir={run_dir}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + TIMEOUT
@@ -58,6 +62,7 @@ def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list 
         if line.startswith("step "):
             last_step = int(line.split()[1])
             if signal_at and sent is None and last_step >= signal_at[1]:
+                time.sleep(delay)
                 proc.send_signal(signal_at[0])
                 sent = last_step
         if time.monotonic() > deadline:
@@ -156,7 +161,9 @@ def run(workdir: str, kills: int = 10, limit_train: int = 400, epochs: int = 4, 
         fault = {"die_in_write": [f"--die_in_write={event['step']}"],
                  "die_after_rename": [f"--die_after_rename={event['step']}"]}.get(event["kind"], [])
         signum = {"kill": signal.SIGKILL, "term": signal.SIGTERM}.get(event["kind"])
-        result = run_trainer(config, chain_dir, (signum, event["step"]) if signum else None, fault)
+        # SIGTERM goes right after the step so it lands in training (not after it, in evaluation).
+        event["delay"] = round(rng.uniform(0.0, 0.3), 3) if event["kind"] == "kill" else 0.0
+        result = run_trainer(config, chain_dir, (signum, event["step"]) if signum else None, fault, event["delay"])
         event.update(rc=result["rc"], signal_sent_at=result["signal_sent_at"], last_step=result["last_step"])
         if result["rc"] == -signal.SIGKILL:
             survived += 1
