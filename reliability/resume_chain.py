@@ -48,21 +48,23 @@ def _env():
     return env
 
 
-def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list = (), delay: float = 0.0) -> dict:
-    """Runs one trainer process; sends `signal_at=(signum, step)` `delay` s after it reports that step.
+def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list = (), phase: float = 0.0) -> dict:
+    """Runs one trainer process; sends `signal_at=(signum, step)` once it reports that step.
 
-    The delay puts the signal at a random point of the following step (compute, data, or the
-    checkpoint write) instead of always right after the progress line.
+    The signal waits `phase` (0..1) of the last step's duration, so it lands at a random point
+    of the following step (compute, data, or the checkpoint write), not always right after
+    the progress line.
     """
     cmd = [sys.executable, "-m", "reliability.child", *fault, "--", f"--config={config}", f"--run_dir={run_dir}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + TIMEOUT
-    last_step, sent = None, None
+    last_step, sent, previous = None, None, None
     for line in proc.stdout:
         if line.startswith("step "):
-            last_step = int(line.split()[1])
+            last_step, now = int(line.split()[1]), time.monotonic()
+            step_seconds, previous = (now - previous if previous else 0.0), now
             if signal_at and sent is None and last_step >= signal_at[1]:
-                time.sleep(delay)
+                time.sleep(phase * step_seconds)
                 proc.send_signal(signal_at[0])
                 sent = last_step
         if time.monotonic() > deadline:
@@ -161,9 +163,8 @@ def run(workdir: str, kills: int = 10, limit_train: int = 400, epochs: int = 4, 
         fault = {"die_in_write": [f"--die_in_write={event['step']}"],
                  "die_after_rename": [f"--die_after_rename={event['step']}"]}.get(event["kind"], [])
         signum = {"kill": signal.SIGKILL, "term": signal.SIGTERM}.get(event["kind"])
-        # SIGTERM goes right after the step so it lands in training (not after it, in evaluation).
-        event["delay"] = round(rng.uniform(0.0, 0.3), 3) if event["kind"] == "kill" else 0.0
-        result = run_trainer(config, chain_dir, (signum, event["step"]) if signum else None, fault, event["delay"])
+        event["phase"] = round(rng.random(), 3)
+        result = run_trainer(config, chain_dir, (signum, event["step"]) if signum else None, fault, event["phase"])
         event.update(rc=result["rc"], signal_sent_at=result["signal_sent_at"], last_step=result["last_step"])
         if result["rc"] == -signal.SIGKILL:
             survived += 1
