@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # name -> (issue scenario numbers, full-mode kwargs, fast-mode kwargs)
 SCENARIOS = {
-    "resume_chain": ("1, 2, 10 (trainer)", {"kills": 11}, {"kills": 3, "limit_train": 256, "epochs": 2}),
+    "resume_chain": ("1, 2, 10 (trainer)", {"kills": 13}, {"kills": 3, "limit_train": 256, "epochs": 2}),
     "torn_files": ("2", {"rounds": 500}, {"rounds": 50}),
     "hostile_artifacts": ("7", {}, {}),
     "weight_hashes": ("8", {}, {}),
@@ -50,6 +50,7 @@ def scoreboard(results: dict, seconds: float) -> dict:
         "scenarios_run": len(results),
         "scenarios_passed": sum(bool(r.get("ok")) for r in results.values()),
         "kills_survived": chain.get("kills_survived", 0),
+        "external_sigkills": chain.get("external_sigkills", 0),
         "sigterm_checkpoints": chain.get("sigterm_checkpoints", 0),
         "torn_checkpoints_recovered": results.get("torn_files", {}).get("recovered", 0)
         + chain.get("corrupted_checkpoints", 0),

@@ -55,17 +55,28 @@ def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list 
     of the following step (compute, data, or the checkpoint write), not always right after
     the progress line.
     """
-    cmd = [sys.executable, "-m", "reliability.child", *fault, "--", f"--config={config}", f"--run_dir={run_dir}"]
+    stop = [f"--stop_at={signal_at[1]}"] if signal_at else []
+    cmd = [sys.executable, "-m", "reliability.child", *fault, *stop, "--", f"--config={config}",
+           f"--run_dir={run_dir}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + TIMEOUT
-    last_step, sent, previous = None, None, None
+    last_step, sent, previous, intervals = None, None, None, []
     for line in proc.stdout:
         if line.startswith("step "):
             last_step, now = int(line.split()[1]), time.monotonic()
-            step_seconds, previous = (now - previous if previous else 0.0), now
+            if previous is not None:
+                intervals.append(now - previous)
+            previous = now
             if signal_at and sent is None and last_step >= signal_at[1]:
-                time.sleep(phase * step_seconds)
-                proc.send_signal(signal_at[0])
+                _wait_stopped(proc.pid)
+                if signal_at[0] == signal.SIGKILL:
+                    proc.send_signal(signal.SIGCONT)
+                    # The shortest recent interval is a plain step (others include validation or tracing).
+                    time.sleep(phase * min(intervals[-3:], default=0.0))
+                    proc.send_signal(signal.SIGKILL)
+                else:
+                    proc.send_signal(signal_at[0])
+                    proc.send_signal(signal.SIGCONT)
                 sent = last_step
         if time.monotonic() > deadline:
             proc.kill()
@@ -76,6 +87,16 @@ def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list 
         proc.kill()
         rc = proc.wait()
     return {"rc": rc, "last_step": last_step, "signal_sent_at": sent, "stderr": proc.stderr.read()[-2000:]}
+
+
+def _wait_stopped(pid: int, timeout: float = 30.0):
+    """Waits until the child has SIGSTOPped itself (state T in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                return
+        time.sleep(0.01)
 
 
 def newest_checkpoint(run_dir: str):
@@ -186,7 +207,9 @@ def run(workdir: str, kills: int = 10, limit_train: int = 400, epochs: int = 4, 
     lost = differing_bytes(a["arrays"], b["arrays"]) + differing_bytes(a["best"], b["best"])
     iterations = b["meta"]["optimizer_iterations"]
     entry = {
-        "total_steps": total, "kills_survived": survived, "sigterm_checkpoints": sum(term_ok),
+        "total_steps": total, "kills_survived": survived,
+        "external_sigkills": sum(e["kind"] == "kill" and e["rc"] == -signal.SIGKILL for e in events),
+        "signals_not_landed": sum(e["kind"] in ("kill", "term") and e["signal_sent_at"] is None for e in events), "sigterm_checkpoints": sum(term_ok),
         "sigterm_failures": len(term_ok) - sum(term_ok), "corrupted_checkpoints": corrupted,
         "crashes": crashes, "bytes_lost": lost, "optimizer_iterations": iterations,
         "history_identical": a["history"] == b["history"], "events": events,
