@@ -71,8 +71,9 @@ def run_trainer(config: str, run_dir: str, signal_at: tuple = None, fault: list 
                 _wait_stopped(proc.pid)
                 if signal_at[0] == signal.SIGKILL:
                     proc.send_signal(signal.SIGCONT)
-                    # The shortest recent interval is a plain step (others include validation or tracing).
-                    time.sleep(phase * min(intervals[-3:], default=0.0))
+                    # The median interval is a plain step (a few include validation, checkpoints or tracing).
+                    plain = sorted(intervals)[len(intervals) // 2] if len(intervals) >= 3 else 0.0
+                    time.sleep(phase * plain)
                     proc.send_signal(signal.SIGKILL)
                 else:
                     proc.send_signal(signal_at[0])
@@ -209,7 +210,8 @@ def run(workdir: str, kills: int = 10, limit_train: int = 400, epochs: int = 4, 
     entry = {
         "total_steps": total, "kills_survived": survived,
         "external_sigkills": sum(e["kind"] == "kill" and e["rc"] == -signal.SIGKILL for e in events),
-        "signals_not_landed": sum(e["kind"] in ("kill", "term") and e["signal_sent_at"] is None for e in events), "sigterm_checkpoints": sum(term_ok),
+        "signals_not_landed": sum(e["kind"] in ("kill", "term") and e["signal_sent_at"] is None for e in events),
+        "kills_after_training_ended": sum(e["kind"] == "kill" and e["last_step"] == total for e in events), "sigterm_checkpoints": sum(term_ok),
         "sigterm_failures": len(term_ok) - sum(term_ok), "corrupted_checkpoints": corrupted,
         "crashes": crashes, "bytes_lost": lost, "optimizer_iterations": iterations,
         "history_identical": a["history"] == b["history"], "events": events,
