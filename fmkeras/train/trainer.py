@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -22,6 +23,8 @@ from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.resume import Position, SigtermFlag, StepCheckpoint
 from fmkeras.train.optimizers import apply_l2, build_optimizer
 from fmkeras.train.schedules import build_schedule
+
+log = logging.getLogger("fmkeras")
 
 
 @dataclasses.dataclass
@@ -106,9 +109,17 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
         compile_model(model, cfg, steps * epochs, learning_rate)
     num_classes = model.output_shape[-1]
     batches = data.train_batches
+    if batches is None:
+        # A Datasets built without a step-indexed stream: replay `data.train` epoch by epoch, not resumable.
+        log.warning("data has no step-indexed stream (train_batches); this run cannot resume mid-run")
+        cfg = dataclasses.replace(cfg, backup_every_steps=0)
+        repeated = data.train.repeat()
 
-    def stream(start, num):
-        return _labels_for_loss(batches(start, num), num_classes, cfg.label_smoothing)
+        def stream(start, num):
+            return _labels_for_loss(repeated.take(num), num_classes, cfg.label_smoothing)
+    else:
+        def stream(start, num):
+            return _labels_for_loss(batches(start, num), num_classes, cfg.label_smoothing)
 
     val = _labels_for_loss(data.val, num_classes, cfg.label_smoothing)
     monitor = "val_loss" if val is not None else "loss"

@@ -74,3 +74,15 @@ def test_stopped_resumed_and_sigtermed_run_is_bit_identical(tmp_path):
 def test_backup_off_writes_no_checkpoints(tmp_path):
     _, result = _run(tmp_path, tmp_path / "run", backup_every_steps=0, epochs=1)
     assert result.resume == {"enabled": False} and not os.path.exists(tmp_path / "run" / "resume")
+
+
+def test_datasets_without_a_step_stream_still_train_without_resume(tmp_path, caplog):
+    from fmkeras.transfer import build_classifier
+    cfg = tiny_config(tmp_path, epochs=2)
+    seed_everything(cfg.train)
+    data = build_datasets(load_source(cfg.data), cfg.data, cfg.train.batch_size)
+    data = dataclasses.replace(data, train_batches=None)  # e.g. a Datasets built by hand
+    model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
+    result = fit(model, data, cfg.train, str(tmp_path / "run"))
+    assert len(result.history["loss"]) == 2 and result.resume == {"enabled": False}
+    assert int(model.optimizer.iterations) > 0 and "cannot resume" in caplog.text
