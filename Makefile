@@ -43,6 +43,88 @@ clean:
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
+# --- issue 3: backbones, transfer, recipes ---
+.PHONY: list bench-transfer
+
+list: install
+	$(FMKERAS) list
+
+bench-transfer: install
+	$(PY) benchmarks/transfer.py $(ARGS)
+
+# --- input pipeline (issue 4) ---------------------------------------------------------
+PREVIEW_OUT ?= augment_preview.png
+.PHONY: bench-pipeline preview
+
+bench-pipeline: install
+	$(PY) benchmarks/pipeline.py $(ARGS)
+
+preview: install
+	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
+
+# --- serving (issue 7): REST server over saved_models/<MODEL>, TFLite export of a run ---
+MODEL ?= cnn_fashion
+PORT ?= 8501
+QUANTIZE ?= int8
+.PHONY: serve tflite
+serve: install
+	$(FMKERAS) serve --model_base_path=saved_models/$(MODEL) --port=$(PORT) $(ARGS)
+
+tflite: install
+	@test -n "$(RUN)" || (echo "usage: make tflite RUN=runs/<run dir> [QUANTIZE=int8|dynamic|float16|none]"; exit 2)
+	$(FMKERAS) export --run_dir=$(RUN) --format=tflite --quantize=$(QUANTIZE) $(ARGS)
+
+# --- tuning and distributed training (issue 6) ---
+TUNE_RECIPE ?= cnn_fashion_tune
+WORKERS ?= 2
+.PHONY: tune train-multiworker
+
+# Resumable keras-tuner search: rerunning continues where an interrupted search stopped.
+tune: install
+	$(FMKERAS) tune --recipe=$(TUNE_RECIPE) $(ARGS)
+
+# $(WORKERS) multi-worker processes on 127.0.0.1 (TF_CONFIG per process) sharing one run directory;
+# kill one and rerun: training resumes from the last backup (distribute.backup_every_steps).
+train-multiworker: install
+	@base=$$(( 20000 + $$$$ % 20000 )); run_dir=runs/$(RECIPE)-multiworker; \
+	cluster=$$($(PY) -c "import json; print(json.dumps(['127.0.0.1:%d' % ($$base + i) for i in range($(WORKERS))]))"); \
+	for i in $$(seq 0 $$(( $(WORKERS) - 1 ))); do \
+	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
+	    $(FMKERAS) train --recipe=$(RECIPE) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
+	done; wait
+
+# --- Transformers, text and notebooks (issue 8) ---
+.PHONY: notebooks text-data text-pretrain bench-text bench-lora
+NOTEBOOK_ARGS ?=
+
+notebooks: install
+	$(PY) notebooks/run.py $(NOTEBOOK_ARGS)
+
+text-data: install
+	$(PY) -m fmkeras.data.debian_packages data/debian_packages.csv
+
+text-pretrain: install
+	$(PY) -m fmkeras.pretrain.text_mlm --out=runs/text_pretrain $(ARGS)
+
+bench-text: install
+	$(PY) benchmarks/text.py $(ARGS)
+
+bench-lora: install
+	$(PY) benchmarks/lora.py $(ARGS)
+
+# --- Issue 5: self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
+.PHONY: pretrain bench-low-label bench-robust-distill
+PRETRAIN_EPOCHS ?= 5
+
+pretrain: install
+	$(FMKERAS) pretrain --recipe=$(RECIPE) --pretrain_epochs=$(PRETRAIN_EPOCHS) $(ARGS)
+
+bench-low-label: install
+	$(PY) benchmarks/low_label.py $(ARGS)
+
+bench-robust-distill: install
+	$(PY) benchmarks/robust_distill.py $(ARGS)
+
 # --- reliability (issue 9): kill/resume chains, torn checkpoints, hostile model files, weight hashes,
 # determinism and SavedModel parity. Prints a JSON scoreboard; fails if any scenario fails.
 .PHONY: reliability

@@ -27,6 +27,10 @@ class AugmentConfig:
 
     rotation: max degrees; shift: fraction of height/width; shear: shear factor (tan of the
     angle); zoom: scale drawn from [1 - zoom, 1 + zoom]; fill_mode: how new pixels are filled.
+    crop_area_min: random resized crop covering [crop_area_min, 1] of the image (aspect 3/4..4/3),
+    fused into the same single resampling (0 = off); interpolation: bilinear | nearest.
+    mixup / cutmix: Beta(alpha, alpha) of the batch-level MixUp / CutMix (0 = off; both on =
+    each batch picks one); they make the training labels one-hot soft labels.
     """
     rotation: float = 0.0
     shift: float = 0.0
@@ -37,6 +41,10 @@ class AugmentConfig:
     fill_mode: str = "nearest"
     brightness: float = 0.0
     contrast: float = 0.0
+    crop_area_min: float = 0.0
+    interpolation: str = "bilinear"
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +53,10 @@ class DataConfig:
 
     source: `fashion_mnist` (Debian IDX files), `idx:DIR`, `tfds:NAME`, `folder:DIR`, `npz:FILE`.
     image_size: (height, width) every image is resized to; None keeps the source's size.
+    cache: where decoded+resized images are kept after the first epoch: `memory`, `none`, or a
+    directory path (with a '/', e.g. ./cache) for tf.data file caches that outlive the run.
+    check_files: decode every file of an image folder once before training and skip (and
+    report) the ones that fail, so no bad file can stop an epoch.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -58,15 +70,25 @@ class DataConfig:
     download: bool = True
     seed: int = 1337
     augment: AugmentConfig = AugmentConfig()
+    check_files: bool = True
+    # Low-label and weak-supervision experiments (fmkeras.data.labels), applied to the training split only:
+    # keep `labels_per_class` seeded, stratified training examples; flip a `label_noise` fraction of labels.
+    labels_per_class: Optional[int] = None
+    label_noise: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
-    """The new classification head put on a backbone."""
+    """The new classification head put on a backbone.
+
+    binary: one sigmoid unit instead of a softmax (two classes only); the model still
+    outputs two probabilities [1 - p, p], so evaluation and export treat it like any classifier.
+    """
     pooling: str = "avg"
     dense_units: tuple = ()
     dropout: float = 0.0
     activation: str = "relu"
+    binary: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +99,7 @@ class ModelConfig:
     input_size: Optional[tuple] = None
     backbone_options: dict = dataclasses.field(default_factory=dict)
     head: HeadConfig = HeadConfig()
+    lora_rank: int = 0  # > 0: LoRA on the backbone's Dense/EinsumDense/Embedding layers, the rest frozen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +122,13 @@ class TrainConfig:
     seed: int = 1337
     deterministic: bool = False
     verbose: int = 2
+    # Adversarial training (fmkeras.transfer.adversarial): each batch is fitted with its FGSM/PGD copy at
+    # `adversarial_epsilon` (a fraction of the [0, 255] pixel range); PGD takes `adversarial_steps` steps.
+    adversarial: str = "none"
+    adversarial_epsilon: float = 0.1
+    adversarial_steps: int = 5
+    # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap.
+    loss: str = "crossentropy"
     # Resume: a checkpoint every N steps and at each epoch end (0 = off); rerunning with the same
     # run_dir continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
     backup_every_steps: int = 100
@@ -122,11 +152,124 @@ class FinetuneConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """`fmkeras pretrain`: make a backbone from a source dataset (fmkeras.pretrain).
+
+    method: `simclr` (contrastive, labels ignored) or `supervised` (a classifier on the source's labels).
+    SimCLR views: a random resized crop keeping `crop_min_scale`..1 of the area, then random horizontal
+    flips, `brightness` and `contrast` jitter; NT-Xent loss at `temperature` on a projection head of
+    `projection_units` (hidden, output). output: the backbone `.keras` file (default <run_dir>/backbone.keras).
+    """
+    method: str = "simclr"
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    temperature: float = 0.2
+    projection_units: tuple = (128, 64)
+    crop_min_scale: float = 0.3
+    horizontal_flip: bool = True
+    brightness: float = 0.3
+    contrast: float = 0.4
+    output: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """`fmkeras distill`: the student learns `alpha` * hard-label CE + (1 - alpha) * T^2 * KL(teacher || student)
+    on softmax outputs at `temperature` (fmkeras.transfer.distill)."""
+    temperature: float = 4.0
+    alpha: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
     """Where the SavedModel goes: `<base_dir>/<model_name>/<next version>/`."""
     enabled: bool = True
     base_dir: str = "saved_models"
     model_name: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """`fmkeras serve`: a TF-Serving-compatible REST server for `<model_base_path>/<version>/`.
+
+    versions: pinned versions to serve; empty serves the latest complete version.
+    version_labels: label -> version for `/labels/{label}` URLs (e.g. {"stable": 1}).
+    batch_max_size / batch_timeout_ms: concurrent requests are merged into one model call of at
+    most this many images, waiting at most this long for more to arrive.
+    max_image_pixels: encoded images whose header claims more pixels are refused (decompression bombs).
+    max_connections: open connections beyond this get HTTP 503 and are closed.
+    """
+    model_base_path: Optional[str] = None
+    model_name: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8501
+    versions: tuple = ()
+    version_labels: dict = dataclasses.field(default_factory=dict)
+    poll_seconds: float = 1.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 32
+    max_batch_instances: int = 1024
+    max_image_pixels: int = 4096 * 4096
+    max_connections: int = 64
+    batch_max_size: int = 8
+    batch_timeout_ms: float = 2.0
+    max_queue: int = 256
+    request_timeout_seconds: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributeConfig:
+    """tf.distribute: `strategy` auto|default|mirrored|multiworker|tpu (auto: tpu if `tpu` or $TPU_NAME is
+    set, multiworker if TF_CONFIG names several workers, mirrored if > 1 GPU, else default).
+    `train.batch_size` is per replica; the global batch is batch_size x replicas. `scale_learning_rate`
+    none|linear|sqrt multiplies train/finetune learning rates by replicas (or its square root).
+    `shard_policy` auto|data|file|off is tf.data's AutoShardPolicy across workers. `devices` pins the
+    mirrored replicas (e.g. CPU:0,CPU:1). `backup_every_steps`: the multi-worker loop's fault-tolerance
+    checkpoint interval."""
+    strategy: str = "auto"
+    tpu: str = ""
+    scale_learning_rate: str = "none"
+    shard_policy: str = "auto"
+    devices: tuple = ()
+    backup_every_steps: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    """keras-tuner search (`fmkeras tune`): `space` maps config paths (or `augment_strength`) to ranges:
+    `{min, max, sampling: log, step}` (ints if both bounds are ints), a list of choices, or a fixed value.
+    Results go to `<directory>/<project_name or name>`; an existing search there is resumed unless
+    `overwrite`. `algorithm` random|bayesian|hyperband (hyperband: `max_epochs` per trial budget).
+    The best trial is retrained on train+val and exported when `retrain`."""
+    algorithm: str = "random"
+    objective: str = "val_accuracy"
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    max_epochs: int = 4
+    hyperband_factor: int = 3
+    directory: str = "tune_results"
+    project_name: Optional[str] = None
+    overwrite: bool = False
+    retrain: bool = True
+    space: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Text sources (`data.source=text:...`): which columns hold text and label, and how the
+    `TextVectorization` layer inside the model splits text into `sequence_length` token ids
+    from a vocabulary of at most `max_tokens` (learned from the training split, or read from
+    `vocabulary`)."""
+    text_column: str = "text"
+    label_column: str = "label"
+    max_tokens: int = 20000
+    sequence_length: int = 64
+    standardize: str = "lower_and_strip_punctuation"
+    ngrams: int = 1  # 2 also adds word bigrams as tokens (after the unigrams, within sequence_length)
+    token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
+    vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
+    # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,16 +283,31 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     export: ExportConfig = ExportConfig()
+    serve: ServeConfig = ServeConfig()
+    distribute: DistributeConfig = DistributeConfig()
+    tune: TuneConfig = TuneConfig()
+    text: TextConfig = TextConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    distill: DistillConfig = DistillConfig()
 
 
 CHOICES = {
     "data.cache": ("memory", "none"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
+    "data.augment.interpolation": ("bilinear", "nearest"),
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+    "distribute.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
+    "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
+    "distribute.shard_policy": ("auto", "data", "file", "off"),
+    "tune.algorithm": ("random", "bayesian", "hyperband"),
+    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
+    "train.adversarial": ("none", "fgsm", "pgd"),
+    "train.loss": ("crossentropy", "symmetric", "bootstrap"),
+    "pretrain.method": ("simclr", "supervised"),
 }
-SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:")
+SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", "text:")
 
 
 def _field_types(cls) -> dict:
@@ -312,14 +470,16 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Checks every field's range and choices; returns `cfg` unchanged or raises ConfigError."""
     d, a, m, t = cfg.data, cfg.data.augment, cfg.model, cfg.train
     if not d.source.startswith(SOURCE_PREFIXES):
-        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:. "
-                          f"Received: data.source={d.source!r}")
+        raise ConfigError(f"`data.source` must be fashion_mnist or start with one of idx:, tfds:, folder:, npz:, "
+                          f"text:. Received: data.source={d.source!r}")
     _check_size("data.image_size", d.image_size)
     _check_size("model.input_size", m.input_size)
     if d.channels not in (None, 1, 3):
         raise ConfigError(f"`data.channels` must be 1, 3 or null. Received: data.channels={d.channels!r}")
     _check_range("data.validation_split", d.validation_split, 0.0, 0.9)
-    _check_choice("data.cache", d.cache)
+    if d.cache not in CHOICES["data.cache"] and "/" not in d.cache:
+        raise ConfigError(f"`data.cache` must be memory, none or a directory path containing '/' (e.g. ./cache). "
+                          f"Received: data.cache={d.cache!r}")
     _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
     _check_range("data.limit_train", d.limit_train, 1)
     _check_range("data.limit_test", d.limit_test, 1)
@@ -327,6 +487,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name in ("shift", "shear", "zoom", "brightness", "contrast"):
         _check_range(f"data.augment.{name}", getattr(a, name), 0.0, 0.9)
     _check_choice("data.augment.fill_mode", a.fill_mode)
+    _check_choice("data.augment.interpolation", a.interpolation)
+    _check_range("data.augment.crop_area_min", a.crop_area_min, 0.0, 1.0)
+    _check_range("data.augment.mixup", a.mixup, 0.0, 10.0)
+    _check_range("data.augment.cutmix", a.cutmix, 0.0, 10.0)
     _check_choice("model.head.pooling", m.head.pooling)
     _check_range("model.head.dropout", m.head.dropout, 0.0, 0.95)
     if not all(isinstance(u, int) and u > 0 for u in m.head.dense_units):
@@ -351,6 +515,66 @@ def validate(cfg: RunConfig) -> RunConfig:
         _check_range(f"finetune.{name}", getattr(f, name), 0)
     _check_range("finetune.learning_rate", f.learning_rate, 0.0, 10.0, low_open=True)
     _check_range("finetune.lr_decay_per_block", f.lr_decay_per_block, 0.0, 1.0, low_open=True)
+    if f.unfreeze_layers and f.unfreeze_blocks:
+        raise ConfigError(f"set `finetune.unfreeze_layers` or `finetune.unfreeze_blocks`, not both. Received: "
+                          f"finetune.unfreeze_layers={f.unfreeze_layers}, finetune.unfreeze_blocks={f.unfreeze_blocks}")
+    validate_serve(cfg.serve)
+    dist, tune = cfg.distribute, cfg.tune
+    for name in ("strategy", "scale_learning_rate", "shard_policy"):
+        _check_choice(f"distribute.{name}", getattr(dist, name))
+    _check_range("distribute.backup_every_steps", dist.backup_every_steps, 1)
+    _check_choice("tune.algorithm", tune.algorithm)
+    for name in ("max_trials", "executions_per_trial", "max_epochs"):
+        _check_range(f"tune.{name}", getattr(tune, name), 1)
+    _check_range("tune.hyperband_factor", tune.hyperband_factor, 2)
+    _check_range("model.lora_rank", m.lora_rank, 0)
+    if m.lora_rank and f.epochs:
+        raise ConfigError(f"`model.lora_rank` replaces staged fine-tuning; set finetune.epochs=0. "
+                          f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")
+    _check_range("text.max_tokens", cfg.text.max_tokens, 3)
+    _check_range("text.sequence_length", cfg.text.sequence_length, 1)
+    _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
+    _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
+    _check_choice("text.standardize", cfg.text.standardize)
+    _check_range("data.labels_per_class", d.labels_per_class, 1)
+    _check_range("data.label_noise", d.label_noise, 0.0, 0.9)
+    _check_choice("train.adversarial", t.adversarial)
+    _check_range("train.adversarial_epsilon", t.adversarial_epsilon, 0.0, 1.0, low_open=True)
+    _check_range("train.adversarial_steps", t.adversarial_steps, 1)
+    _check_choice("train.loss", t.loss)
+    p = cfg.pretrain
+    _check_choice("pretrain.method", p.method)
+    _check_range("pretrain.epochs", p.epochs, 1)
+    _check_range("pretrain.batch_size", p.batch_size, 2)
+    _check_range("pretrain.learning_rate", p.learning_rate, 0.0, 10.0, low_open=True)
+    _check_range("pretrain.temperature", p.temperature, 0.0, 10.0, low_open=True)
+    _check_range("pretrain.crop_min_scale", p.crop_min_scale, 0.0, 1.0, low_open=True)
+    _check_range("pretrain.brightness", p.brightness, 0.0, 0.9)
+    _check_range("pretrain.contrast", p.contrast, 0.0, 0.9)
+    if not p.projection_units or not all(isinstance(u, int) and u > 0 for u in p.projection_units):
+        raise ConfigError(f"`pretrain.projection_units` must be positive integers (hidden..., output). "
+                          f"Received: pretrain.projection_units={p.projection_units!r}")
+    if p.output is not None and not p.output.endswith(".keras"):
+        raise ConfigError(f"`pretrain.output` must be a .keras file. Received: pretrain.output={p.output!r}")
+    _check_range("distill.temperature", cfg.distill.temperature, 0.0, 100.0, low_open=True)
+    _check_range("distill.alpha", cfg.distill.alpha, 0.0, 1.0)
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg
+
+
+def validate_serve(s: ServeConfig) -> ServeConfig:
+    """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
+    _check_range("serve.port", s.port, 0, 65535)
+    for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
+                 "batch_max_size", "max_queue"):
+        _check_range(f"serve.{name}", getattr(s, name), 1)
+    for name in ("poll_seconds", "request_timeout_seconds"):
+        _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)
+    _check_range("serve.batch_timeout_ms", s.batch_timeout_ms, 0.0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.versions):
+        raise ConfigError(f"`serve.versions` must be positive integers. Received: serve.versions={s.versions!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.version_labels.values()):
+        raise ConfigError(f"`serve.version_labels` must map labels to positive integer versions. "
+                          f"Received: serve.version_labels={s.version_labels!r}")
+    return s

@@ -29,8 +29,7 @@ def _network_recorder(attempts: list):
 
 def run(workdir: str) -> dict:
     import keras
-    from keras.src.backend import config as keras_config
-    from fmkeras.backbones.registry import BackboneSpec
+    from fmkeras.backbones.registry import BackboneSpec, WeightPreset
     from fmkeras.errors import WeightsError
     from fmkeras.transfer.weight_hashes import write_sha256_sidecar
     from fmkeras.transfer.weights import build_backbone, load_weight_file
@@ -47,12 +46,15 @@ def run(workdir: str) -> dict:
     cached = os.path.join(workdir, "keras_home", "models", "efficientnetb0_notop.h5")
     with open(cached, "wb") as fh:
         fh.write(b"tampered")
+    preset = WeightPreset("efficientnetb0_notop.h5", "https://storage.googleapis.com/keras-applications/"
+                          "efficientnetb0_notop.h5", "50bc09e76180e00e4465e1a485ddc09d")  # Keras' published md5
     spec = BackboneSpec(name="efficientnetb0", preprocess=lambda x: x, default_input_size=(32, 32),
                         builder=lambda shape, weights=None: keras.applications.EfficientNetB0(
-                            include_top=False, weights=weights, input_shape=shape))
+                            include_top=False, weights=weights, input_shape=shape),
+                        presets={"imagenet": preset})
     cases, attempts = {}, []
-    saved_home = keras_config._KERAS_DIR
-    keras_config._KERAS_DIR = os.path.join(workdir, "keras_home")
+    saved_home = os.environ.get("KERAS_HOME")
+    os.environ["KERAS_HOME"] = os.path.join(workdir, "keras_home")  # where fmkeras looks for preset files
     try:
         with _network_recorder(attempts):
             for name, load in {"sidecar": lambda: load_weight_file(model, weights),
@@ -63,7 +65,10 @@ def run(workdir: str) -> dict:
                 except WeightsError as err:
                     cases[name] = "refused: " + str(err)[:160]
     finally:
-        keras_config._KERAS_DIR = saved_home
+        if saved_home is None:
+            os.environ.pop("KERAS_HOME")
+        else:
+            os.environ["KERAS_HOME"] = saved_home
     refused = sum(v.startswith("refused") for v in cases.values())
     return {"cases": cases, "refused": refused, "network_attempts": len(attempts),
             "seconds": round(time.monotonic() - started, 1), "ok": refused == len(cases) and not attempts}

@@ -15,6 +15,19 @@ from fmkeras.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
+class WeightPreset:
+    """A named set of published weights: Keras downloads `origin` into its cache as `file_name`.
+
+    cache_subdir: folder under the Keras cache ($KERAS_HOME, default ~/.keras) the file lives in.
+    file_hash: the published file's md5/sha256 (checked on download by keras.utils.get_file).
+    """
+    file_name: str
+    origin: str
+    file_hash: Optional[str] = None
+    cache_subdir: str = "models"
+
+
+@dataclasses.dataclass(frozen=True)
 class BackboneSpec:
     """How to build one backbone and feed it.
 
@@ -23,6 +36,8 @@ class BackboneSpec:
     default_input_size: (H, W) the backbone was designed for.
     channels: channels the backbone needs (None = whatever the data has).
     min_input_size: smallest (H, W) it accepts.
+    presets: weight preset name (e.g. "imagenet") -> WeightPreset; resolved by fmkeras.transfer.weights.
+    modality: "image" (pixels in) or "text" (token ids in; see fmkeras.transfer.text_classifier).
     """
     name: str
     builder: Callable
@@ -31,6 +46,8 @@ class BackboneSpec:
     channels: Optional[int] = None
     min_input_size: tuple = (8, 8)
     description: str = ""
+    presets: dict = dataclasses.field(default_factory=dict)
+    modality: str = "image"
 
 
 _REGISTRY: dict = {}

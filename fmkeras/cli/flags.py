@@ -20,14 +20,26 @@ flags.DEFINE_string("model", None, "evaluate/export: a run directory, a .keras f
 flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).")
 flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
 flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")
+flags.DEFINE_string("ensemble", None, "evaluate: comma-separated run dirs / .keras files / SavedModel version dirs "
+                    "whose predicted probabilities are averaged; reports each model's and the ensemble's accuracy.")
+flags.DEFINE_enum("strategy", None, ["auto", "default", "mirrored", "multiworker", "tpu"],
+                  "distribute.strategy: auto picks tpu (distribute.tpu/$TPU_NAME set), multiworker (TF_CONFIG with "
+                  "several workers), mirrored (> 1 GPU) or default.")
+flags.DEFINE_enum("algorithm", None, ["random", "bayesian", "hyperband"], "tune.algorithm of `fmkeras tune`.")
+flags.DEFINE_integer("max_trials", None, "tune.max_trials of `fmkeras tune`.")
+flags.DEFINE_string("tune_dir", None, "tune.directory: where `fmkeras tune` keeps (and resumes) its search.")
 flags.DEFINE_boolean("verbose_errors", False, "Show the full traceback of user errors too.")
+flags.DEFINE_integer("labels_per_class", None, "data.labels_per_class: train on K seeded labels per class "
+                     "(also spelled --labels-per-class).")
 
 # Flag name -> config field it overrides.
 FIELD_FLAGS = {
     "data": "data.source", "backbone": "model.backbone", "weights": "model.weights", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "learning_rate": "train.learning_rate", "limit_train": "data.limit_train",
     "name": "name", "run_dir": "run_dir", "export_dir": "export.base_dir", "model_name": "export.model_name",
-    "export": "export.enabled",
+    "export": "export.enabled", "strategy": "distribute.strategy",
+    "algorithm": "tune.algorithm", "max_trials": "tune.max_trials", "tune_dir": "tune.directory",
+    "labels_per_class": "data.labels_per_class",
 }
 
 

@@ -1,6 +1,8 @@
 """Turns flags into a validated RunConfig: recipe -> --config file -> --set items -> field flags."""
 from __future__ import annotations
 
+import dataclasses
+
 from fmkeras.config import (RunConfig, apply_overrides, from_dict, load_config_file, parse_override, to_dict,
                             validate)
 from fmkeras.recipes import load_recipe
@@ -21,4 +23,8 @@ def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields:
         cfg = validate(from_dict(RunConfig, _deep_merge(to_dict(cfg), load_config_file(config_file))))
     overrides = dict(parse_override(item) for item in sets)
     overrides.update({k: v for k, v in (fields or {}).items() if v is not None})
+    backbone = overrides.get("model.backbone")
+    if backbone and backbone != cfg.model.backbone and "model.backbone_options" not in overrides:
+        # The recipe's options belong to its own backbone (e.g. cnn filters); another backbone starts clean.
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone_options={}))
     return apply_overrides(cfg, overrides)

@@ -1,9 +1,10 @@
 """Random augmentation fused into ONE affine transform per image, resampled once.
 
-Rotation, shift, shear, zoom and flips are composed into one 3x3 matrix per image and
-applied to a whole batch with a single `keras.ops.image.affine_transform` call (one
-ImageProjectiveTransformV3 op), instead of one resampling per stock Keras layer.
-Randomness is stateless: the same seed gives the same batch, whatever the parallelism.
+Rotation, shift, shear, zoom, flips and a random resized crop are composed into one 3x3
+matrix per image and applied to a whole batch with a single resampling pass
+(`fmkeras.data.warp.warp_images`, XLA-compiled), instead of one resampling per stock Keras
+layer. Brightness/contrast follow on the same batch. Randomness is stateless: the same seed
+gives the same batch, whatever the parallelism.
 
 Example:
     images = augment_batch(images, AugmentConfig(rotation=20, zoom=0.2), seed=tf.constant([1, 2]))
@@ -16,12 +17,21 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import AugmentConfig
+from fmkeras.data.warp import warp_images
+
+# log(aspect ratio) range of the random resized crop, as in Inception / torchvision.
+CROP_LOG_ASPECT = (math.log(3 / 4), math.log(4 / 3))
+
+
+def is_geometric(cfg: AugmentConfig) -> bool:
+    """True when `cfg` moves pixels (needs the resampling pass)."""
+    return any((cfg.rotation, cfg.shift, cfg.shear, cfg.zoom, cfg.horizontal_flip, cfg.vertical_flip,
+                cfg.crop_area_min))
 
 
 def is_identity(cfg: AugmentConfig) -> bool:
-    """True when `cfg` would leave every image unchanged."""
-    return not any((cfg.rotation, cfg.shift, cfg.shear, cfg.zoom, cfg.horizontal_flip,
-                    cfg.vertical_flip, cfg.brightness, cfg.contrast))
+    """True when `cfg` would leave every image unchanged (mixup/cutmix are batch options, see mix.py)."""
+    return not (is_geometric(cfg) or cfg.brightness or cfg.contrast)
 
 
 def _uniform(shape, seed, low, high, index):
@@ -43,7 +53,26 @@ def affine_params(batch: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> dict
         "flip_x": tf.cast(_uniform(shape, seed, 0, 1, 6) < 0.5, tf.float32) if cfg.horizontal_flip else zero,
         "flip_y": tf.cast(_uniform(shape, seed, 0, 1, 7) < 0.5, tf.float32) if cfg.vertical_flip else zero,
     }
+    if cfg.crop_area_min:
+        _add_resized_crop(params, shape, cfg.crop_area_min, seed)
     return params
+
+
+def _add_resized_crop(params: dict, shape, area_min: float, seed):
+    """Folds a random resized crop (area in [area_min, 1], aspect 3/4..4/3) into zoom and shift.
+
+    The crop's width/height fractions scale the zoom and its centre offset adds to the shift,
+    so the crop costs nothing extra: it is part of the one resampling.
+    """
+    area = _uniform(shape, seed, area_min, 1.0, 10)
+    aspect = tf.exp(_uniform(shape, seed, *CROP_LOG_ASPECT, 11))
+    crop_w = tf.minimum(tf.sqrt(area * aspect), 1.0)
+    crop_h = tf.minimum(tf.sqrt(area / aspect), 1.0)
+    params["crop_w"], params["crop_h"] = crop_w, crop_h
+    params["zoom_x"] = params["zoom_x"] * crop_w
+    params["zoom_y"] = params["zoom_y"] * crop_h
+    params["shift_x"] = params["shift_x"] + _uniform(shape, seed, -0.5, 0.5, 12) * (1 - crop_w)
+    params["shift_y"] = params["shift_y"] + _uniform(shape, seed, -0.5, 0.5, 13) * (1 - crop_h)
 
 
 def affine_matrices(params: dict, height, width) -> tf.Tensor:
@@ -85,16 +114,19 @@ def _color(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
 
 
 def augment_batch(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
-    """Applies `cfg`'s random transforms to float images (B, H, W, C) in [0, 255]; one resample."""
+    """Applies `cfg`'s random transforms to images (B, H, W, C) in [0, 255]; one resample.
+
+    Returns float32 (uint8 input is resampled as uint8 taps, then cast).
+    """
     if is_identity(cfg):
         return images
     seed = tf.cast(seed, tf.int64)
     shape = tf.shape(images)
-    geometric = any((cfg.rotation, cfg.shift, cfg.shear, cfg.zoom, cfg.horizontal_flip, cfg.vertical_flip))
-    if geometric:
+    if is_geometric(cfg):
         matrices = affine_matrices(affine_params(shape[0], cfg, seed), shape[1], shape[2])
-        images = keras.ops.image.affine_transform(images, matrices, interpolation="bilinear",
-                                                  fill_mode=cfg.fill_mode, data_format="channels_last")
+        images = warp_images(images, matrices, fill_mode=cfg.fill_mode, interpolation=cfg.interpolation,
+                             dtype=tf.float32)
+    images = tf.cast(images, tf.float32)
     if cfg.brightness or cfg.contrast:
         images = _color(images, cfg, seed)
     return images
@@ -102,14 +134,20 @@ def augment_batch(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.
 
 @keras.saving.register_keras_serializable(package="fmkeras")
 class FusedAugment(keras.layers.Layer):
-    """Keras layer form of `augment_batch`; active only when `training=True`."""
+    """Keras layer form of `augment_batch`; active only when `training=True`.
+
+    Example:
+        model = keras.Sequential([FusedAugment(rotation=20, zoom=0.2, horizontal_flip=True), ...])
+    """
 
     def __init__(self, rotation=0.0, shift=0.0, shear=0.0, zoom=0.0, horizontal_flip=False,
-                 vertical_flip=False, fill_mode="nearest", brightness=0.0, contrast=0.0, seed=None, **kwargs):
+                 vertical_flip=False, fill_mode="nearest", brightness=0.0, contrast=0.0, crop_area_min=0.0,
+                 interpolation="bilinear", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.cfg = AugmentConfig(rotation=rotation, shift=shift, shear=shear, zoom=zoom,
                                  horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
-                                 fill_mode=fill_mode, brightness=brightness, contrast=contrast)
+                                 fill_mode=fill_mode, brightness=brightness, contrast=contrast,
+                                 crop_area_min=crop_area_min, interpolation=interpolation)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -123,4 +161,5 @@ class FusedAugment(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), **self.cfg.__dict__, "seed": self.seed}
+        fields = {k: v for k, v in self.cfg.__dict__.items() if k not in ("mixup", "cutmix")}
+        return {**super().get_config(), **fields, "seed": self.seed}

@@ -1,7 +1,12 @@
 """A folder of images with one sub-folder per class (decoded later by TF ops, not PIL).
 
 Layouts: DIR/<class>/*.jpg, or DIR/train/<class>/* with an optional DIR/test/<class>/*
-(DIR/validation is accepted as the test split when there is no DIR/test).
+(DIR/validation is accepted as the test split when there is no DIR/test, and is the
+validation split when both exist). Every split must have the same class folders.
+
+Hidden files, other extensions and empty files are skipped by name; every remaining file is
+decoded once up front (file_check.py), so truncated or fake images are skipped and listed
+in `Source.skipped` (and the run report) rather than failing mid-epoch.
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import os
 
 import numpy as np
 
+from fmkeras.data.file_check import check_image_files
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
@@ -34,27 +40,51 @@ def _list_split(directory: str, skipped: list) -> tuple:
             else:
                 paths.append(entry.path)
                 labels.append(index)
-    return tuple(classes), np.asarray(paths, dtype=object), np.asarray(labels, np.int64)
+    paths, labels = np.asarray(paths, dtype=object), np.asarray(labels, np.int64)
+    return tuple(classes), paths, labels
 
 
-def image_folder_source(directory: str, channels: int = 3) -> Source:
-    """Lists an image folder's files and labels; images are decoded in the tf.data pipeline."""
+def _split_dirs(directory: str) -> dict:
+    """{"train": dir, "val": dir or None, "test": dir or None} for the supported layouts."""
+    train_dir = os.path.join(directory, "train")
+    if not os.path.isdir(train_dir):
+        return {"train": directory, "val": None, "test": None}
+    found = {d: os.path.join(directory, d) for d in ("test", "validation") if os.path.isdir(os.path.join(directory, d))}
+    if "test" in found:
+        return {"train": train_dir, "val": found.get("validation"), "test": found["test"]}
+    return {"train": train_dir, "val": None, "test": found.get("validation")}
+
+
+def _check_same_classes(dirs: dict, listed: dict):
+    train_classes = listed["train"][0]
+    for split in ("val", "test"):
+        if split in listed and listed[split][0] != train_classes:
+            raise DataError(f"class folders differ between {dirs['train']} ({', '.join(train_classes)}) and "
+                            f"{dirs[split]} ({', '.join(listed[split][0])})")
+
+
+def image_folder_source(directory: str, channels: int = 3, check_files: bool = True) -> Source:
+    """Lists an image folder's files and labels, decoding each once to skip bad files (`check_files`)."""
     if not os.path.isdir(directory):
         raise DataError(f"image folder not found: {directory}")
     skipped: list = []
-    train_dir = os.path.join(directory, "train")
-    test_dir = next((os.path.join(directory, d) for d in ("test", "validation")
-                     if os.path.isdir(os.path.join(directory, d))), None)
-    if not os.path.isdir(train_dir):
-        train_dir, test_dir = directory, None
-    classes, x_train, y_train = _list_split(train_dir, skipped)
-    x_test = y_test = None
-    if test_dir:
-        test_classes, x_test, y_test = _list_split(test_dir, skipped)
-        if test_classes != classes:
-            raise DataError(f"class folders differ between {train_dir} ({', '.join(classes)}) and "
-                            f"{test_dir} ({', '.join(test_classes)})")
+    dirs = _split_dirs(directory)
+    listed = {split: _list_split(path, skipped) for split, path in dirs.items() if path}
+    _check_same_classes(dirs, listed)
+    if check_files:
+        all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
+        good, bad = check_image_files(all_paths)
+        skipped.extend(bad)
+        start = 0
+        for split, (classes, paths, labels) in list(listed.items()):
+            keep = good[start:start + len(paths)]
+            start += len(paths)
+            listed[split] = (classes, paths[keep], labels[keep])
+    classes, x_train, y_train = listed["train"]
     if len(x_train) == 0:
-        raise DataError(f"image folder {train_dir} has class folders but no image files")
+        raise DataError(f"image folder {dirs['train']} has class folders but no readable image files")
+    x_val, y_val = listed["val"][1:] if "val" in listed else (None, None)
+    x_test, y_test = listed["test"][1:] if "test" in listed else (None, None)
     return Source(name=f"folder:{directory}", kind="files", class_names=classes, x_train=x_train,
-                  y_train=y_train, x_test=x_test, y_test=y_test, channels=channels, skipped=tuple(skipped))
+                  y_train=y_train, x_test=x_test, y_test=y_test, x_val=x_val, y_val=y_val,
+                  channels=channels, skipped=tuple(skipped))

@@ -1,4 +1,9 @@
-"""tf.data pipelines: split, decode+resize once, cache, shuffle, batch, augment batches, prefetch.
+"""tf.data pipelines: split, shard, decode+resize once to uint8, cache, shuffle, batch, augment batches.
+
+Per example only decoding and resizing happen (in parallel, once when cached); everything
+random runs on whole batches: the fused affine warp (augment.py), brightness/contrast and
+MixUp/CutMix (mix.py). `deterministic=False` lets parallel stages hand out elements in
+completion order (faster; the trainer passes `train.deterministic`).
 
 Example:
     source = load_source(cfg.data)
@@ -8,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 from typing import Callable, Optional
 
 import numpy as np
@@ -15,7 +22,9 @@ import tensorflow as tf
 
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
-from fmkeras.data.decode import load_and_prepare, prepare_image
+from fmkeras.data.decode import load_uint8, resize_uint8, to_channels
+from fmkeras.data.mix import mix_batch, uses_mixing
+from fmkeras.data.labels import noisy_labels, per_class_indices
 from fmkeras.data.source import Source
 from fmkeras.data.stream import StepBatches
 from fmkeras.errors import DataError
@@ -57,52 +66,159 @@ def resolve_image_shape(source: Source, cfg: DataConfig) -> tuple:
     return (*source.image_shape[:2], channels)
 
 
-def _examples(source: Source, x, y, shape: tuple) -> tf.data.Dataset:
-    size, channels = shape[:2], shape[2]
+def shard_indices(indices: np.ndarray, num_shards: int, index: int) -> np.ndarray:
+    """Every `num_shards`-th example starting at `index`: this worker's share, cut before decoding."""
+    if num_shards < 1 or not 0 <= index < num_shards:
+        raise DataError(f"shard index must be in [0, num_shards); received index={index}, num_shards={num_shards}")
+    return indices[index::num_shards]
+
+
+def pipeline_options(deterministic: bool, sharded: bool) -> tf.data.Options:
+    """tf.data options of every fmkeras pipeline.
+
+    Explicitly sharded pipelines turn tf.distribute's auto-sharding off (they already hold one
+    worker's share); others keep AUTO, which shards by data under multi-worker strategies.
+    """
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.autotune.enabled = True
+    options.experimental_optimization.map_parallelization = True
+    options.experimental_optimization.parallel_batch = True
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF if sharded else tf.data.experimental.AutoShardPolicy.AUTO)
+    return options
+
+
+def decoded_examples(source: Source, x, y, shape: tuple, deterministic: bool = True) -> tf.data.Dataset:
+    """(uint8 image at the model's size, int64 label) per example, decoded in parallel."""
+    size, channels = tuple(shape[:2]), shape[2]
     ds = tf.data.Dataset.from_tensor_slices((x.astype(str) if source.kind == "files" else x, y))
     if source.kind == "files":
-        return ds.map(lambda p, label: (load_and_prepare(p, size, channels), label), num_parallel_calls=AUTOTUNE)
-    return ds.map(lambda img, label: (prepare_image(img, size, channels), label), num_parallel_calls=AUTOTUNE)
+        prepare = lambda p, label: (load_uint8(p, size, channels), label)  # noqa: E731
+    else:
+        prepare = lambda img, label: (resize_uint8(to_channels(img, channels), size), label)  # noqa: E731
+    return ds.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
 
 
-def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: bool, count: int) -> tf.data.Dataset:
+def _cache(ds: tf.data.Dataset, cfg: DataConfig, key: str) -> tf.data.Dataset:
+    """Memory cache, a file cache under `cfg.cache` named by what it holds, or nothing."""
+    if cfg.cache == "none":
+        return ds
     if cfg.cache == "memory":
-        ds = ds.cache()
+        return ds.cache()
+    os.makedirs(cfg.cache, exist_ok=True)
+    return ds.cache(os.path.join(cfg.cache, key))
+
+
+def _cache_key(source: Source, x, shape: tuple, split: str) -> str:
+    """A file-cache name that changes whenever the examples or their size change (no stale reads)."""
+    digest = hashlib.sha256(f"{source.name}|{shape}|{len(x)}".encode())
+    digest.update("\n".join(map(str, x)).encode() if source.kind == "files" else np.ascontiguousarray(x).tobytes())
+    return f"{split}-{digest.hexdigest()[:16]}"
+
+
+def training_batch_transform(cfg: DataConfig, num_classes: int):
+    """The per-batch training map `((images, labels), int64 seed) -> (float32 images, labels)`:
+    fused augmentation, then MixUp/CutMix (soft labels)."""
+    def transform(batch, seed):
+        images, labels = batch
+        seeds = tf.stack([seed, seed // 7 + 1])
+        images = tf.cast(augment_batch(images, cfg.augment, seeds), tf.float32)  # uint8 in: warped as uint8 taps
+        if uses_mixing(cfg.augment):
+            images, labels = mix_batch(images, labels, cfg.augment, num_classes, seeds + 11)
+        return images, labels
+    return transform
+
+
+def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: bool, count: int,
+            num_classes: int, deterministic: bool, sharded: bool) -> tf.data.Dataset:
+    """Batches already cached examples: shuffle + training batch transform, or a plain float32 cast."""
     if training:
         ds = ds.shuffle(min(cfg.shuffle_buffer, max(count, 1)), seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=False)
-    if training and not is_identity(cfg.augment):
+    ds = ds.batch(batch_size, drop_remainder=False, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if training and not (is_identity(cfg.augment) and not uses_mixing(cfg.augment)):
         # One random int64 per batch, re-drawn each epoch yet reproducible from the seed.
         seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, s: (augment_batch(batch[0], cfg.augment, tf.stack([s, s // 7 + 1])), batch[1]),
-            num_parallel_calls=AUTOTUNE)
-    options = tf.data.Options()
-    options.experimental_deterministic = not training or cfg.seed is not None
-    return ds.with_options(options).prefetch(AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(training_batch_transform(cfg, num_classes),
+                                                  num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    else:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    return ds.with_options(pipeline_options(deterministic, sharded)).prefetch(AUTOTUNE)
 
 
-def build_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Datasets:
-    """Splits `source` into train/val (fixed seed) and builds batched pipelines for train, val and test."""
-    shape = resolve_image_shape(source, cfg)
-    train_idx, val_idx = split_indices(len(source.y_train), cfg.validation_split, cfg.seed)
+def _split(source: Source, cfg: DataConfig) -> tuple:
+    """(train, val) index arrays: the source's own validation split if it has one, else a seeded cut."""
+    if source.x_val is not None:
+        train_idx, val_idx = np.arange(len(source.y_train)), None
+    else:
+        train_idx, val_idx = split_indices(len(source.y_train), cfg.validation_split, cfg.seed)
     if cfg.limit_train:
         train_idx = train_idx[: cfg.limit_train]
-        val_idx = val_idx[: max(1, int(round(cfg.limit_train * cfg.validation_split)))] if len(val_idx) else val_idx
+        if val_idx is not None and len(val_idx):
+            val_idx = val_idx[: max(1, int(round(cfg.limit_train * cfg.validation_split)))]
     if len(train_idx) == 0:
         raise DataError(f"{source.name}: no training examples left after the validation split")
+    return train_idx, val_idx
+
+
+def build_datasets(source: Source, cfg: DataConfig, batch_size: int, deterministic: bool = True,
+                   num_shards: int = 1, shard_index: int = 0) -> Datasets:
+    """Splits `source` into train/val (fixed seed) and builds batched pipelines for train, val and test.
+
+    deterministic: False lets parallel stages reorder elements (faster; `train.deterministic`).
+    num_shards, shard_index: keep only this worker's share of every split, cut before decoding
+    (see `dataset_fn` for `tf.distribute` input contexts).
+    """
+    shape = resolve_image_shape(source, cfg)
+    train_idx, val_idx = _split(source, cfg)
+    sharded = num_shards > 1
+    num_classes = len(source.class_names)
+
+    def build(x, y, split, training):
+        if sharded:
+            keep = shard_indices(np.arange(len(y)), num_shards, shard_index)
+            x, y = x[keep], y[keep]
+        if len(y) == 0:
+            return None, 0, None
+        key = _cache_key(source, x, shape, split) if cfg.cache not in ("memory", "none") else ""
+        examples = _cache(decoded_examples(source, x, y, shape, deterministic), cfg, key)
+        ds = _finish(examples, cfg, batch_size, training, len(y), num_classes, deterministic, sharded)
+        return ds, len(y), examples
+
     x, y = source.x_train, source.y_train
-    train_examples = _examples(source, x[train_idx], y[train_idx], shape)
-    train = _finish(train_examples, cfg, batch_size, True, len(train_idx))
-    val = (_finish(_examples(source, x[val_idx], y[val_idx], shape), cfg, batch_size, False, len(val_idx))
-           if len(val_idx) else None)
+    if cfg.labels_per_class:
+        train_idx = train_idx[per_class_indices(y[train_idx], cfg.labels_per_class, cfg.seed, source.class_names)]
+    y_train = y[train_idx]
+    if cfg.label_noise:
+        y_train, _ = noisy_labels(y_train, cfg.label_noise, num_classes, cfg.seed)
+    train, num_train, train_examples = build(x[train_idx], y_train, "train", True)
+    if val_idx is None:
+        val, num_val, _ = build(source.x_val, source.y_val, "val", False)
+    else:
+        val, num_val, _ = build(x[val_idx], y[val_idx], "val", False)
     test, num_test = None, 0
     if source.x_test is not None and len(source.y_test):
         xt, yt = source.x_test, source.y_test
         if cfg.limit_test:
             xt, yt = xt[: cfg.limit_test], yt[: cfg.limit_test]
-        test = _finish(_examples(source, xt, yt, shape), cfg, batch_size, False, len(yt))
-        num_test = len(yt)
+        test, num_test, _ = build(xt, yt, "test", False)
+    if train is None:
+        raise DataError(f"{source.name}: shard {shard_index} of {num_shards} has no training examples")
+    # The resumable trainer reads the same cached examples through a step-indexed stream.
+    train_batches = StepBatches(train_examples, cfg, batch_size, num_train, training_batch_transform(cfg, num_classes))
     return Datasets(train=train, val=val, test=test, image_shape=shape, class_names=source.class_names,
-                    num_train=len(train_idx), num_val=len(val_idx), num_test=num_test, skipped=source.skipped,
-                    train_batches=StepBatches(train_examples, cfg, batch_size, len(train_idx)))
+                    num_train=num_train, num_val=num_val, num_test=num_test, skipped=source.skipped,
+                    train_batches=train_batches)
+
+
+def dataset_fn(source: Source, cfg: DataConfig, global_batch_size: int, deterministic: bool = True):
+    """A `strategy.distribute_datasets_from_function` input function: each input pipeline reads its shard.
+
+    Example:
+        train = strategy.distribute_datasets_from_function(dataset_fn(source, cfg.data, 256))
+    """
+    def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        data = build_datasets(source, cfg, context.get_per_replica_batch_size(global_batch_size), deterministic,
+                              num_shards=context.num_input_pipelines, shard_index=context.input_pipeline_id)
+        return data.train
+    return make

@@ -13,8 +13,9 @@ from fmkeras.errors import DataError
 class Source:
     """Examples of one dataset, before any splitting, resizing or batching.
 
-    x_train/x_test hold uint8 images (N, H, W, C) when `kind == "arrays"`, or file paths
-    (N,) when `kind == "files"`; y holds integer labels indexing `class_names`.
+    x_train/x_val/x_test hold uint8 images (N, H, W, C) when `kind == "arrays"`, or file paths
+    (N,) when `kind == "files"`; y holds integer labels indexing `class_names`. x_val is set
+    only when the source has its own validation split (then no split is cut from x_train).
     `skipped` lists (path, reason) for inputs that were left out, so runs can report them.
     """
     name: str
@@ -26,6 +27,8 @@ class Source:
     y_test: Optional[np.ndarray] = None
     channels: int = 3
     skipped: tuple = ()
+    x_val: Optional[np.ndarray] = None
+    y_val: Optional[np.ndarray] = None
 
     @property
     def num_classes(self) -> int:
@@ -66,5 +69,7 @@ def select_classes(source: Source, wanted: Optional[Sequence]) -> Source:
 
     x_train, y_train = pick(source.x_train, source.y_train)
     x_test, y_test = pick(source.x_test, source.y_test)
+    x_val, y_val = pick(source.x_val, source.y_val)
     return dataclasses.replace(source, class_names=tuple(source.class_names[i] for i in keep),
-                               x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+                               x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                               x_val=x_val, y_val=y_val)

@@ -25,7 +25,7 @@ def load_source(cfg: DataConfig) -> Source:
     elif kind == "tfds":
         source = tfds_source(arg, limit_train=cfg.limit_train, limit_test=cfg.limit_test, download=cfg.download)
     elif kind == "folder":
-        source = image_folder_source(arg, channels=cfg.channels or 3)
+        source = image_folder_source(arg, channels=cfg.channels or 3, check_files=cfg.check_files)
     elif kind == "npz":
         source = npz_source(arg)
     else:

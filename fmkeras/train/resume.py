@@ -124,7 +124,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         arrays.update({f"optimizer/{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)})
         arrays.update({f"metrics/{i}": np.asarray(v) for i, v in enumerate(self.model.metrics_variables)})
         meta = {"epoch": position.epoch, "step": position.step, "complete": position.complete,
-                "optimizer_iterations": int(self.model.optimizer.iterations),
+                "optimizer_iterations": int(np.asarray(self.model.optimizer.iterations)),  # also MirroredVariable
                 "fingerprint": fingerprint(self.model, self.facts), "peers": self.peer_state,
                 "history": self.history}
         path = self.store.save(global_step, arrays, meta)

@@ -7,7 +7,6 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -20,6 +19,7 @@ import tensorflow as tf
 from fmkeras.config import TrainConfig
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.checkpoints import CheckpointStore
+from fmkeras.train.losses import build_loss
 from fmkeras.train.resume import Position, SigtermFlag, StepCheckpoint
 from fmkeras.train.optimizers import apply_l2, build_optimizer
 from fmkeras.train.schedules import build_schedule
@@ -50,21 +50,34 @@ def steps_per_epoch(cfg: TrainConfig, num_train: int) -> int:
     return cfg.steps_per_epoch or max(1, math.ceil(num_train / cfg.batch_size))
 
 
-def _labels_for_loss(ds, num_classes: int, smoothing: float):
-    if ds is None or not smoothing:
+def has_soft_labels(ds) -> bool:
+    """True when a dataset yields (B, K) one-hot/soft labels (MixUp/CutMix) instead of (B,) class ids."""
+    return ds is not None and ds.element_spec[1].shape.rank == 2
+
+
+def _labels_for_loss(ds, num_classes: int, categorical: bool):
+    if ds is None or not categorical or has_soft_labels(ds):
         return ds
     return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None):
-    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric."""
+def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None,
+                  optimizer: keras.optimizers.Optimizer = None, soft_labels: bool = False):
+    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric.
+
+    optimizer: replaces the configured one (e.g. one with per-block LRs from transfer.finetune).
+    soft_labels: the training labels are (B, K) probabilities (MixUp/CutMix), so the loss is
+    categorical even without label smoothing.
+    """
     apply_l2(model, cfg.l2)
-    optimizer = build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
-    if cfg.label_smoothing:
+    optimizer = optimizer or build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
+    if soft_labels and cfg.loss == "crossentropy":
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    else:
+        loss = build_loss(cfg)
+    if cfg.label_smoothing or soft_labels:
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
@@ -95,62 +108,86 @@ def _first_batch(stream):
 
 
 def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = None,
-        learning_rate: float = None, compile: bool = True, initial_epoch: int = 0, stage: str = "train") -> TrainResult:
+        learning_rate: float = None, compile: bool = True, initial_epoch: int = 0,
+        extra_callbacks=(), stage: str = "train") -> TrainResult:
     """Fits `model` on `data` (validating on `data.val`), resumably, and restores the best weights.
 
     With `cfg.backup_every_steps` a checkpoint goes to `<run_dir>/resume/<stage>/` every N steps
     and at each epoch end; calling `fit` again with the same run_dir (a new process, the same
     config) continues at the checkpoint's exact step over the same batches (`data.train_batches`).
-    SIGTERM writes a checkpoint and raises `TrainingInterrupted`.
+    SIGTERM writes a checkpoint and raises `TrainingInterrupted`. Data without a step-indexed
+    stream (`train_batches` None, e.g. text) trains on the epoch pipeline `data.train`, resume off.
+    `extra_callbacks` run after the standard ones (e.g. keras-tuner's trial reporting).
     """
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
+    # The labels' shape decides the loss: soft (B, K) training labels need a categorical loss,
+    # and then the validation labels are one-hot encoded to match.
+    categorical = bool(cfg.label_smoothing) or has_soft_labels(data.train)
+    trained = model
+    if cfg.adversarial != "none":
+        # Imported here: fmkeras.transfer imports this module (finetune drives fit).
+        from fmkeras.transfer.adversarial import AdversarialTraining
+        # The wrapper shares `model`'s weights: fitting it trains `model` on clean + adversarial batches.
+        model = AdversarialTraining(trained, cfg.adversarial, cfg.adversarial_epsilon, cfg.adversarial_steps)
+        compile = True
     if compile:
-        compile_model(model, cfg, steps * epochs, learning_rate)
+        compile_model(model, cfg, steps * epochs, learning_rate, soft_labels=has_soft_labels(data.train))
     num_classes = model.output_shape[-1]
-    batches = data.train_batches
-    if batches is None:
-        # A Datasets built without a step-indexed stream: replay `data.train` epoch by epoch, not resumable.
-        log.warning("data has no step-indexed stream (train_batches); this run cannot resume mid-run")
+    batches = getattr(data, "train_batches", None)
+    if batches is None and cfg.backup_every_steps:
+        log.warning("data has no step-indexed stream (train_batches); training on the epoch pipeline, "
+                    "this run cannot resume mid-run (train.backup_every_steps=%d ignored)", cfg.backup_every_steps)
         cfg = dataclasses.replace(cfg, backup_every_steps=0)
-        repeated = data.train.repeat()
-
-        def stream(start, num):
-            return _labels_for_loss(repeated.take(num), num_classes, cfg.label_smoothing)
-    else:
-        def stream(start, num):
-            return _labels_for_loss(batches(start, num), num_classes, cfg.label_smoothing)
-
-    val = _labels_for_loss(data.val, num_classes, cfg.label_smoothing)
+    val = _labels_for_loss(data.val, num_classes, categorical)
     monitor = "val_loss" if val is not None else "loss"
     store = CheckpointStore(os.path.join(run_dir, "resume", stage), keep=cfg.keep_checkpoints)
     resuming = bool(cfg.backup_every_steps and store.steps())
     callbacks = standard_callbacks(cfg, run_dir, monitor, resuming=resuming)
-    resume, position = None, Position(epoch=initial_epoch)
-    stop_flag = SigtermFlag()
-    if cfg.backup_every_steps:
-        facts = {"num_train": data.num_train, "steps_per_epoch": steps, "epochs": epochs,
-                 "batch_size": cfg.batch_size, "seed": cfg.seed, "data_seed": batches.cfg.seed}
-        resume = StepCheckpoint(store, cfg.backup_every_steps, steps, epochs, callbacks, facts, stop_flag)
-        if resuming:
-            # Optimizer slots and metric accumulators exist only after a build; create them to assign into.
-            model._symbolic_build(data_batch=_first_batch(stream))
-            position = resume.restore(model)
-    callback_list = list(callbacks.values()) + ([resume] if resume else [])
+    resume = None
     start = time.perf_counter()
-    with stop_flag if resume else contextlib.nullcontext():
-        if not position.complete:
-            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume)
+    if cfg.backup_every_steps:
+        def stream(first, num):
+            return _labels_for_loss(batches(first, num), num_classes, categorical)
+
+        resume = _fit_resumable(model, data, cfg, store, stream, val, epochs, steps, initial_epoch, callbacks,
+                                extra_callbacks, resuming)
+        history = resume.history_dict()
+    else:
+        train = _labels_for_loss(data.train, num_classes, categorical)
+        if cfg.steps_per_epoch:
+            train = train.repeat()
+        fitted = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
+                           else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
+                           shuffle=False, initial_epoch=initial_epoch)
+        history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     seconds = time.perf_counter() - start
-    history = resume.history_dict() if resume else {
-        k: [float(v) for v in vs] for k, vs in model.history.history.items()}
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
         model.load_weights(best)
     stopper = callbacks.get("early_stopping")
-    return TrainResult(model=model, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
+    return TrainResult(model=trained, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
                        best_checkpoint=best, stopped_early=bool(stopper and stopper.stopped_epoch),
                        resume=resume_report(resume))
+
+
+def _fit_resumable(model, data, cfg: TrainConfig, store: CheckpointStore, stream, val, epochs: int, steps: int,
+                   initial_epoch: int, callbacks: dict, extra_callbacks, resuming: bool) -> StepCheckpoint:
+    """Restores the newest checkpoint (if any) and trains the rest over the step-indexed stream."""
+    stop_flag = SigtermFlag()
+    facts = {"num_train": data.num_train, "steps_per_epoch": steps, "epochs": epochs,
+             "batch_size": cfg.batch_size, "seed": cfg.seed, "data_seed": data.train_batches.cfg.seed}
+    resume = StepCheckpoint(store, cfg.backup_every_steps, steps, epochs, callbacks, facts, stop_flag)
+    position = Position(epoch=initial_epoch)
+    if resuming:
+        # Optimizer slots and metric accumulators exist only after a build; create them to assign into.
+        model._symbolic_build(data_batch=_first_batch(stream))
+        position = resume.restore(model)
+    callback_list = [*callbacks.values(), *extra_callbacks, resume]  # StepCheckpoint must come last
+    with stop_flag:
+        if not position.complete:
+            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume)
+    return resume
 
 
 def resume_report(resume) -> dict:

@@ -12,7 +12,9 @@ import keras
 
 from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig
-from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels
+from fmkeras.errors import ConfigError
+from fmkeras.transfer.layers import BackbonePreprocessing, ToChannels, TwoClassProbabilities
+from fmkeras.transfer.lora import enable_backbone_lora
 from fmkeras.transfer.weights import build_backbone
 
 BACKBONE_LAYER = "backbone"
@@ -27,10 +29,14 @@ def backbone_input_shape(cfg: ModelConfig, image_shape: tuple) -> tuple:
 
 
 def add_head(features, num_classes: int, head: HeadConfig):
-    """Pooling -> optional Dense/Dropout stack -> softmax predictions."""
+    """Pooling -> optional Dense/Dropout stack -> softmax (or, with `head.binary`, sigmoid) predictions."""
     x = features
     if len(x.shape) == 4:
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+                "flatten": keras.layers.Flatten}[head.pooling]
+        x = pool(name=f"head_{head.pooling}_pool")(x)
+    elif len(x.shape) == 3:  # token sequences (ViT without class token, text Transformers); mask-aware
+        pool = {"avg": keras.layers.GlobalAveragePooling1D, "max": keras.layers.GlobalMaxPooling1D,
                 "flatten": keras.layers.Flatten}[head.pooling]
         x = pool(name=f"head_{head.pooling}_pool")(x)
     for i, units in enumerate(head.dense_units, start=1):
@@ -39,15 +45,26 @@ def add_head(features, num_classes: int, head: HeadConfig):
             x = keras.layers.Dropout(head.dropout, name=f"head_dropout{i}")(x)
     if head.dropout and not head.dense_units:
         x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
+    if head.binary:
+        if num_classes != 2:
+            raise ConfigError(f"`model.head.binary` needs exactly 2 classes. Received: {num_classes} classes")
+        p = keras.layers.Dense(1, activation="sigmoid", name="head_sigmoid", dtype="float32")(x)
+        # Sparse cross-entropy on [1 - p, p] equals binary cross-entropy on p.
+        return TwoClassProbabilities(name="predictions", dtype="float32")(p)
     return keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def build_classifier(cfg: ModelConfig, image_shape: tuple, num_classes: int) -> keras.Model:
     """Builds input adapters -> preprocessing -> backbone (named "backbone") -> head."""
     spec = get_backbone(cfg.backbone)
+    if spec.modality != "image":
+        raise ConfigError(f"backbone {cfg.backbone!r} takes {spec.modality}, not images; use a "
+                          f"{spec.modality} data source (e.g. data.source=text:FILE.csv)")
     shape = backbone_input_shape(cfg, image_shape)
     backbone = build_backbone(spec, shape, cfg.weights, cfg.backbone_options)
     backbone.name = BACKBONE_LAYER
+    if cfg.lora_rank:
+        enable_backbone_lora(backbone, cfg.lora_rank)
     inputs = keras.Input(image_shape, name="pixels", dtype="float32")
     x = inputs
     if tuple(shape[:2]) != tuple(image_shape[:2]):

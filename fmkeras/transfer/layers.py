@@ -47,3 +47,14 @@ class BackbonePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="fmkeras")
+class TwoClassProbabilities(keras.layers.Layer):
+    """A sigmoid output p (shape (..., 1)) as two-class probabilities [1 - p, p]."""
+
+    def call(self, p):
+        return keras.ops.concatenate([1.0 - p, p], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 2)

@@ -23,7 +23,7 @@ import zipfile
 
 import keras
 
-from fmkeras.errors import UserError
+from fmkeras.errors import DataError
 
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.weights.npz")
 MAX_MEMBERS = 10_000
@@ -42,7 +42,7 @@ INTERNAL_CLASSES = frozenset({"__keras_tensor__", "__tensor__", "__numpy__", "__
                               "__slice__", "__ellipsis__", "__tuple__"})
 
 
-class UnsafeModelError(UserError, ValueError):
+class UnsafeModelError(DataError):
     """A model file was refused before loading; the message names the file and the reason."""
 
 

@@ -34,7 +34,7 @@ def run_in_process(*args):
 @pytest.mark.parametrize("args,message", [
     (["train", "--data=folder:/no/such/dir"], "image folder not found: /no/such/dir"),
     (["train", "--data=idx:/no/such/dir"], "data directory not found: /no/such/dir"),
-    (["train", "--recipe=nope"], "unknown recipe 'nope'; available recipes: cnn_fashion"),
+    (["train", "--recipe=nope"], "unknown recipe 'nope'; available recipes: "),
     (["train", "--data=tfds:no_such_set"], "unknown TFDS dataset 'no_such_set'"),
     (["train", "--set=train.optimizer=lamb"], "`train.optimizer` must be one of adam, adamw, sgd"),
     (["train", "--backbone=resnet9000"], "unknown backbone 'resnet9000'"),
@@ -67,8 +67,11 @@ def test_help_and_list_describe_commands(capsys):
 def test_train_evaluate_export_end_to_end_on_real_images(tmp_path):
     """A thousand real Fashion-MNIST images, 2 epochs, export, reload, predict."""
     # No warmup: the recipe's 200 warmup steps would keep the LR near zero for this tiny run.
+    # Deterministic: 2 epochs on 1000 images lands anywhere in 0.26..0.45 with tf.data's
+    # non-deterministic ordering (the default), so the threshold below needs a reproducible run.
     result = fmkeras("train", "--epochs=2", "--limit_train=1000", "--name=e2e", "--set=data.limit_test=200",
                      "--set=train.warmup_steps=0", "--set=train.schedule=constant",
+                     "--set=train.deterministic=true",
                      f"--set=run_root={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'sm'}",
                      "--set=train.verbose=0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -49,3 +49,55 @@ def test_layer_is_identity_at_inference_and_random_in_training():
     np.testing.assert_array_equal(layer(images, training=False).numpy(), images.numpy())
     assert not np.allclose(layer(images, training=True).numpy(), images.numpy())
     assert FusedAugment.from_config(layer.get_config()).cfg == layer.cfg
+
+
+def _matrices(cfg, n=20000, seed=(7, 8), size=32):
+    return affine_matrices(affine_params(n, cfg, tf.constant(seed, tf.int64)), size, size).numpy()
+
+
+def test_rotation_angles_of_the_fused_transform_are_uniform_within_range():
+    from scipy import stats
+    m = _matrices(AugmentConfig(rotation=20))
+    angles = np.degrees(np.arctan2(m[:, 3], m[:, 0]))  # recovered from the composed matrix
+    assert np.abs(angles).max() <= 20 + 1e-4 and angles.min() < -19.8 and angles.max() > 19.8
+    assert stats.kstest(angles, stats.uniform(loc=-20, scale=40).cdf).pvalue > 0.01
+    counts, _ = np.histogram(angles, bins=8, range=(-20, 20))
+    assert np.all(np.abs(counts / len(angles) - 1 / 8) < 0.02)
+    # Rotation only: the linear part stays orthonormal (no hidden zoom or shear).
+    np.testing.assert_allclose(m[:, 0] ** 2 + m[:, 3] ** 2, 1.0, atol=1e-5)
+
+
+def test_zoom_shift_flip_ranges_of_the_fused_transform():
+    from scipy import stats
+    zoom = _matrices(AugmentConfig(zoom=0.2))
+    assert zoom[:, 0].min() >= 0.8 - 1e-6 and zoom[:, 0].max() <= 1.2 + 1e-6
+    assert stats.kstest(zoom[:, 4], stats.uniform(loc=0.8, scale=0.4).cdf).pvalue > 0.01
+    assert abs(np.corrcoef(zoom[:, 0], zoom[:, 4])[0, 1]) < 0.05  # x and y zoom drawn independently
+    shift = _matrices(AugmentConfig(shift=0.2), size=32)
+    assert np.abs(shift[:, 2] / 32).max() <= 0.2 + 1e-6 and np.abs(shift[:, 5] / 32).max() <= 0.2 + 1e-6
+    flips = _matrices(AugmentConfig(horizontal_flip=True))
+    assert set(np.round(flips[:, 0], 6)) == {-1.0, 1.0} and abs((flips[:, 0] < 0).mean() - 0.5) < 0.02
+
+
+def test_random_resized_crop_area_and_aspect():
+    m = _matrices(AugmentConfig(crop_area_min=0.3))
+    area = np.abs(m[:, 0] * m[:, 4] - m[:, 1] * m[:, 3])
+    assert area.min() >= 0.3 - 1e-5 and area.max() <= 1 + 1e-5 and area.min() < 0.32
+    aspect = m[:, 0] / m[:, 4]
+    unclipped = (m[:, 0] < 1) & (m[:, 4] < 1)
+    assert aspect[unclipped].min() >= 3 / 4 - 1e-4 and aspect[unclipped].max() <= 4 / 3 + 1e-4
+    # The crop stays inside the image, whose pixels (centres 0..31) cover [-0.5, 31.5].
+    for x, y in ((0, 0), (31, 0), (0, 31), (31, 31)):
+        assert (m[:, 0] * x + m[:, 1] * y + m[:, 2]).min() >= -0.5
+        assert (m[:, 3] * x + m[:, 4] * y + m[:, 5]).max() <= 31.5
+
+
+def test_brightness_and_contrast_stay_in_range():
+    images = tf.fill([2000, 2, 2, 1], 128.0)
+    bright = augment_batch(images, AugmentConfig(brightness=0.1), tf.constant([1, 2])).numpy()[:, 0, 0, 0] - 128
+    assert np.abs(bright).max() <= 25.5 + 1e-3 and bright.min() < -24 and bright.max() > 24
+    ramp = tf.constant(np.linspace(64, 192, 4, dtype=np.float32).reshape(1, 2, 2, 1).repeat(500, axis=0))
+    out = augment_batch(ramp, AugmentConfig(contrast=0.2), tf.constant([3, 4])).numpy()
+    scale = (out[:, 1, 1, 0] - out[:, 0, 0, 0]) / 128.0  # the spread of each image scales by its factor
+    assert scale.min() >= 0.8 - 1e-4 and scale.max() <= 1.2 + 1e-4 and np.ptp(scale) > 0.3
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 128.0, atol=1e-3)  # contrast keeps the mean

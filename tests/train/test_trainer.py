@@ -44,3 +44,18 @@ def test_same_seed_same_weights(tmp_path):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mixup_soft_labels_switch_the_loss_to_categorical(tmp_path, fashion_npz):
+    import dataclasses
+
+    from fmkeras.config import AugmentConfig
+    cfg = tiny_config(tmp_path)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, source=f"npz:{fashion_npz}", limit_train=256, augment=AugmentConfig(mixup=0.4, cutmix=1.0)))
+    data = build_datasets(load_source(cfg.data), cfg.data, cfg.train.batch_size)
+    assert data.train.element_spec[1].shape.as_list() == [None, 10]
+    model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
+    result = fit(model, data, cfg.train, str(tmp_path / "run"))
+    assert type(model.loss).__name__ == "CategoricalCrossentropy"
+    assert np.isfinite(result.history["loss"][0]) and np.isfinite(result.history["val_loss"][0])

@@ -54,3 +54,21 @@ def test_saved_classifier_reloads_in_safe_mode(tmp_path):
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     x = np.random.rand(1, 28, 28, 1).astype("float32") * 255
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-6)
+
+
+def test_binary_head_is_one_sigmoid_unit_with_two_probabilities():
+    from fmkeras.errors import ConfigError
+    cfg = ModelConfig(backbone_options={"filters": (4,)}, head=HeadConfig(binary=True))
+    model = build_classifier(cfg, (28, 28, 1), 2)
+    assert model.get_layer("head_sigmoid").units == 1 and model.output_shape == (None, 2)
+    x = np.random.rand(3, 28, 28, 1).astype("float32") * 255
+    probs = model(x).numpy()
+    p = keras.Model(model.input, model.get_layer("head_sigmoid").output)(x).numpy()[:, 0]
+    np.testing.assert_allclose(probs[:, 1], p, rtol=1e-6)
+    y = np.array([0, 1, 1])
+    sparse = keras.losses.SparseCategoricalCrossentropy()(y, probs)
+    np.testing.assert_allclose(float(sparse), float(keras.losses.BinaryCrossentropy()(y[:, None], p[:, None])),
+                               rtol=1e-4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ConfigError, match="binary` needs exactly 2 classes. Received: 3"):
+        build_classifier(cfg, (28, 28, 1), 3)

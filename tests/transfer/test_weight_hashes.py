@@ -5,7 +5,7 @@ import urllib.request
 import keras
 import pytest
 
-from fmkeras.backbones.registry import BackboneSpec
+from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import WeightsError
 from fmkeras.transfer.weight_hashes import file_digest, guard_keras_cache, write_sha256_sidecar
 from fmkeras.transfer.weights import build_backbone, load_weight_file
@@ -40,12 +40,15 @@ def test_sidecar_accepts_genuine_and_refuses_tampered_file(tmp_path):
 
 
 def test_tampered_keras_applications_cache_file_is_refused_offline(tmp_path, monkeypatch, no_network):
-    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "efficientnetb0_notop.h5").write_bytes(b"not the real weights")
+    preset = WeightPreset("efficientnetb0_notop.h5", "https://storage.googleapis.com/keras-applications/"
+                          "efficientnetb0_notop.h5", "50bc09e76180e00e4465e1a485ddc09d")
     spec = BackboneSpec(name="effnet", preprocess=lambda x: x, default_input_size=(32, 32),
                         builder=lambda shape, weights=None: keras.applications.EfficientNetB0(
-                            include_top=False, weights=weights, input_shape=shape))
+                            include_top=False, weights=weights, input_shape=shape),
+                        presets={"imagenet": preset})
     with pytest.raises(WeightsError, match="efficientnetb0_notop.h5 are tampered or corrupt: md5 [0-9a-f]+ != known 50bc09e7"):
         build_backbone(spec, (32, 32, 3), weights="imagenet")
 

@@ -1,0 +1,67 @@
+"""`fmkeras serve`: a TF-Serving-compatible REST server for a model's exported versions."""
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from fmkeras.cli.flags import FLAGS
+from fmkeras.errors import ConfigError, UserError
+
+HELP = "serve saved_models/<name> over TF Serving's REST API: fmkeras serve --model_base_path=... --port=8501"
+
+flags.DEFINE_string("model_base_path", None, "serve: directory holding numbered SavedModel versions.")
+flags.DEFINE_string("host", None, "serve.host: address to bind (default 127.0.0.1).")
+flags.DEFINE_integer("port", None, "serve.port (default 8501; 0 picks a free port).")
+flags.DEFINE_list("versions", None, "serve.versions: pinned versions to serve, e.g. 1,3 (default: the latest).")
+flags.DEFINE_list("version_labels", None, "serve.version_labels: label=version items, e.g. stable=1,canary=2.")
+flags.DEFINE_integer("max_body_bytes", None, "serve.max_body_bytes: larger requests get HTTP 413.")
+flags.DEFINE_integer("batch_max_size", None, "serve.batch_max_size: most images merged into one model call.")
+flags.DEFINE_float("batch_timeout_ms", None, "serve.batch_timeout_ms: how long a batch waits for more requests.")
+flags.DEFINE_float("poll_seconds", None, "serve.poll_seconds: how often the base path is scanned for versions.")
+
+SERVE_FLAGS = ("model_base_path", "model_name", "host", "port", "max_body_bytes", "batch_max_size",
+               "batch_timeout_ms", "poll_seconds")
+
+
+def _int(text: str, flag: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigError(f"--{flag} needs positive integer versions. Received: {text!r}")
+    return int(text)
+
+
+def serve_config():
+    """The ServeConfig from --config/--set (section `serve`) and the serve flags."""
+    from fmkeras.cli.flags import config_from_flags
+    from fmkeras.config import apply_overrides
+    cfg = config_from_flags()
+    overrides = {f"serve.{name}": getattr(FLAGS, name) for name in SERVE_FLAGS if getattr(FLAGS, name) is not None}
+    if FLAGS.versions is not None:
+        overrides["serve.versions"] = [_int(v, "versions") for v in FLAGS.versions]
+    if FLAGS.version_labels is not None:
+        items = [item.split("=", 1) for item in FLAGS.version_labels]
+        if any(len(item) != 2 for item in items):
+            raise ConfigError(f"--version_labels needs label=version items. Received: {FLAGS.version_labels!r}")
+        overrides["serve.version_labels"] = {k: _int(v, "version_labels") for k, v in items}
+    return apply_overrides(cfg, overrides).serve
+
+
+def run() -> None:
+    from fmkeras.serve import ModelServer
+    cfg = serve_config()
+    if not cfg.model_base_path:
+        raise UserError("serve needs --model_base_path=saved_models/<name>")
+    if not os.path.isdir(cfg.model_base_path):
+        raise UserError(f"model base path not found: {cfg.model_base_path}")
+    try:
+        server = ModelServer(cfg)
+    except OSError as err:
+        raise UserError(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
+    print(f"serving model {server.store.name!r} versions {server.store.refresh()} from {cfg.model_base_path} "
+          f"at {server.url}/v1/models/{server.store.name}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

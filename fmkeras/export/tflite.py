@@ -1,0 +1,103 @@
+"""TFLite export with optional quantization, measured against the float model.
+
+quantize: `none` (float32), `dynamic` (int8 weights, float activations), `float16` (fp16 weights),
+`int8` (int8 weights and activations calibrated on a representative dataset; float input/output
+so callers still pass [0, 255] pixels). The converted graph is the Keras model itself: float32
+pixels at the training size in, probabilities out (decode/resize stay with the caller).
+
+Example:
+    tflite_bytes = convert_tflite(model, "int8", representative=x_train[:200])
+    report = compare_tflite(model, tflite_bytes, x_test, y_test)
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fmkeras.errors import ConfigError
+
+QUANTIZE = ("none", "dynamic", "float16", "int8")
+
+
+def _serving_archive(model: keras.Model, directory: str):
+    """A SavedModel with one fixed-size float endpoint `serve` (what TFLite converts)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda pixels: model(pixels, training=False),
+                         input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="pixels")])
+    archive.write_out(directory, verbose=False)
+
+
+def variables_bytes(saved_model_dir: str) -> int:
+    """Bytes of a SavedModel's variables/ directory (the float weights)."""
+    folder = os.path.join(saved_model_dir, "variables")
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+
+
+def convert_tflite(model: keras.Model, quantize: str = "none", representative=None,
+                   saved_model_dir: str = None) -> bytes:
+    """Converts `model` to a TFLite flatbuffer.
+
+    Args:
+        representative: array (N, H, W, C) of training pixels in [0, 255]; required for int8.
+        saved_model_dir: where to write the intermediate float SavedModel (default: a temp dir).
+    """
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"`quantize` must be one of {', '.join(QUANTIZE)}. Received: quantize={quantize!r}")
+    if quantize == "int8" and (representative is None or len(representative) == 0):
+        raise ConfigError("int8 quantization needs a representative dataset of training images")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = saved_model_dir or tmp
+        _serving_archive(model, directory)
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":
+            images = np.asarray(representative, np.float32)
+
+            def calibration():
+                for image in images:
+                    yield [image[np.newaxis]]
+
+            converter.representative_dataset = calibration
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+
+
+def tflite_predict(tflite_bytes: bytes, images, batch_size: int = 256) -> np.ndarray:
+    """Runs a converted model on float pixels (N, H, W, C); returns probabilities (N, K)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter warns that it moves to ai-edge-litert
+        interpreter = tf.lite.Interpreter(model_content=tflite_bytes)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs, size = [], None
+    images = np.asarray(images, np.float32)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        if len(batch) != size:
+            interpreter.resize_tensor_input(source["index"], list(batch.shape))
+            interpreter.allocate_tensors()
+            size = len(batch)
+        interpreter.set_tensor(source["index"], batch)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"]).copy())
+    return np.concatenate(outputs)
+
+
+def compare_tflite(model: keras.Model, tflite_bytes: bytes, images, labels) -> dict:
+    """Accuracy of the TFLite model and of the float Keras model on the same labelled images."""
+    images, labels = np.asarray(images, np.float32), np.asarray(labels)
+    float_pred = np.concatenate([model(images[i:i + 256], training=False).numpy().argmax(1)
+                                 for i in range(0, len(images), 256)])
+    lite_pred = tflite_predict(tflite_bytes, images).argmax(1)
+    float_acc, lite_acc = float((float_pred == labels).mean()), float((lite_pred == labels).mean())
+    return {"num_test_images": int(len(labels)), "float_accuracy": round(float_acc, 5),
+            "tflite_accuracy": round(lite_acc, 5), "accuracy_drop_points": round(100 * (float_acc - lite_acc), 3),
+            "prediction_agreement": round(float((float_pred == lite_pred).mean()), 5)}

@@ -1,0 +1,235 @@
+"""A TensorFlow-Serving-compatible REST server for exported fmkeras SavedModels.
+
+Endpoints (as TF Serving's REST API):
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            -> {"model_version_status": [...]}
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   -> {"model_spec", "metadata": {"signature_def"}}
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    -> {"predictions"} or {"outputs"}
+Errors are `{"error": "..."}` with TF Serving's HTTP codes (see status.py). Bodies over
+`max_body_bytes` are refused from their Content-Length before a byte of them is read.
+
+Example:
+    server = ModelServer(ServeConfig(model_base_path="saved_models/fashion", port=8501))
+    server.serve_forever()
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fmkeras.config import ServeConfig
+from fmkeras.serve.batcher import Batcher
+from fmkeras.serve.image_header import check_image_sizes
+from fmkeras.serve.model_store import ModelStore
+from fmkeras.serve.request import format_predict, load_json, parse_predict
+from fmkeras.serve.status import (InvalidArgument, LengthRequired, MethodNotAllowed, NotFound, PayloadTooLarge,
+                                  ServingError, Unimplemented)
+
+log = logging.getLogger("fmkeras.serve")
+_MODEL_URL = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                        r"(?P<suffix>/metadata|:[A-Za-z]+)?/?$")
+
+
+class ModelServer(ThreadingHTTPServer):
+    """Serves one model's versions; `serve_forever()` until `shutdown()`, then `close()`."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, cfg: ServeConfig, store: ModelStore = None):
+        self.cfg = cfg
+        self.store = store or ModelStore(cfg.model_base_path, cfg.model_name, cfg.versions, cfg.version_labels,
+                                         cfg.poll_seconds).start()
+        self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
+        self._slots = threading.BoundedSemaphore(cfg.max_connections)
+        super().__init__((cfg.host, cfg.port), RequestHandler)
+
+    def process_request(self, request, client_address):
+        """One thread per connection, at most `max_connections`; the rest get a 503 and are closed."""
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": f"too many connections (limit {self.cfg.max_connections})"}).encode()
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass  # the client is gone already
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "ModelServer":
+        """Serves in a daemon thread (tests, benchmarks); returns self."""
+        threading.Thread(target=self.serve_forever, name="rest-server", daemon=True).start()
+        return self
+
+    def close(self):
+        """Stops serving, the batcher and the version watcher; frees the port."""
+        self.shutdown()
+        self.server_close()
+        self.batcher.stop()
+        self.store.stop()
+
+    # --- endpoint logic, independent of HTTP plumbing ---
+    def _servable(self, match, name: str):
+        if name != self.store.name:
+            raise NotFound(f"Servable not found for request: Latest({name})")
+        version = match.group("version")
+        if version is not None and not version.isdigit():
+            raise InvalidArgument(f"Malformed request: version '{version}' must be an integer")
+        return self.store.get(int(version) if version else None, match.group("label"))
+
+    def status(self, match) -> dict:
+        name, version, label = match.group("name"), match.group("version"), match.group("label")
+        if name != self.store.name:
+            raise NotFound(f"Could not find any versions of model {name}")
+        if label is not None:
+            version = str(self.store.get(label=label).version)
+        if version is not None and not version.isdigit():
+            raise InvalidArgument(f"Malformed request: version '{version}' must be an integer")
+        return {"model_version_status": self.store.status(int(version) if version else None)}
+
+    def metadata(self, match) -> dict:
+        served = self._servable(match, match.group("name"))
+        return {"model_spec": {"name": served.name, "signature_name": "", "version": str(served.version)},
+                "metadata": {"signature_def": {"signature_def": served.signature_defs},
+                             "fmkeras": served.metadata}}
+
+    def predict(self, match, body: bytes) -> dict:
+        with self.batcher.track():
+            return self._predict(match, body)
+
+    def _predict(self, match, body: bytes) -> dict:
+        served = self._servable(match, match.group("name"))
+        request = load_json(body, self.cfg.max_json_depth)
+        signature, inputs, fmt = parse_predict(request, served.input_specs)
+        for name, array in inputs.items():
+            if array.dtype == object:
+                try:
+                    check_image_sizes(array, self.cfg.max_image_pixels, name)
+                except ValueError as err:
+                    raise InvalidArgument(str(err)) from None
+        count = len(next(iter(inputs.values())))
+        if count > self.cfg.max_batch_instances:
+            raise InvalidArgument(f"{count} instances exceed the limit of {self.cfg.max_batch_instances} per request")
+        return format_predict(self.batcher.predict(served, signature, inputs), fmt)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; every answer is JSON with a Content-Length."""
+    protocol_version = "HTTP/1.1"
+    server_version = "fmkeras-serve"
+    timeout = 30  # seconds a silent client may hold a connection
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def send_json(self, code: int, payload: dict, headers: dict = None):
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # Headers and body in one write: two small writes meet Nagle + delayed ACK (a 40 ms stall).
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(data)
+        self.flush_headers()
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, unknown method) as JSON too."""
+        self.close_connection = True
+        if code == 501 and self.command and not hasattr(type(self), "do_" + self.command):
+            code, message = 405, f"Unsupported method: {self.command}"
+        self.send_json(int(code), {"error": message or explain or "bad request"})
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise LengthRequired("chunked bodies are not accepted: send a Content-Length")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if self.command == "POST":
+                raise LengthRequired("a POST needs a Content-Length header")
+            return b""
+        if not length.strip().isdigit():
+            raise InvalidArgument(f"bad Content-Length: {length[:40]!r}")
+        length = int(length)
+        if length > self.server.cfg.max_body_bytes:
+            raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of "
+                                  f"{self.server.cfg.max_body_bytes} bytes")
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise InvalidArgument(f"request body ended after {len(body)} of {length} bytes")
+        return body
+
+    def _handle(self, method: str):
+        try:
+            try:
+                body = self._read_body()
+            except ServingError:
+                self.close_connection = True  # the unread body would be parsed as the next request
+                raise
+            path = self.path.split("?", 1)[0]
+            match = _MODEL_URL.match(path)
+            if not path.startswith("/v1/models"):
+                raise NotFound(f"Not found: {method} {path[:200]}")
+            if match is None:
+                raise InvalidArgument(f"Malformed request: {method} {path[:200]}")
+            suffix = match.group("suffix") or ""
+            if suffix.startswith(":"):
+                if method != "POST":
+                    raise MethodNotAllowed(f"{suffix[1:]} needs POST, got {method}", allow="POST")
+                if suffix != ":predict":
+                    raise Unimplemented(f"{suffix[1:]} is not implemented; this server implements :predict")
+                payload = self.server.predict(match, body)
+            else:
+                if method != "GET":
+                    raise MethodNotAllowed(f"{path[:200]} needs GET, got {method}", allow="GET")
+                payload = self.server.metadata(match) if suffix == "/metadata" else self.server.status(match)
+            self.send_json(200, payload)
+        except ServingError as err:
+            self.send_json(err.http_code, {"error": err.message}, {"Allow": err.allow} if err.allow else None)
+        except Exception as err:  # a bug must answer 500, not kill the connection thread silently
+            log.exception("unhandled error for %s %s", method, self.path)
+            self.close_connection = True
+            self.send_json(500, {"error": f"internal error: {type(err).__name__}"})
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def do_HEAD(self):
+        self._handle("HEAD")
+
+    def do_OPTIONS(self):
+        self._handle("OPTIONS")

@@ -1,0 +1,99 @@
+"""A text classifier = TextVectorization (in the model) + a text backbone + the shared head.
+
+The model takes raw strings (N,) and returns class probabilities, so training, `model.keras` and
+the exported SavedModel all tokenize the same way. The vocabulary is learned from the training
+split only.
+
+Example:
+    model = build_text_classifier(ModelConfig(backbone="text_transformer"), TextConfig(), texts, 8)
+    model(tf.constant(["network file system client"]))
+"""
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from fmkeras.backbones import get_backbone
+from fmkeras.config import ModelConfig, TextConfig
+from fmkeras.errors import ConfigError
+from fmkeras.transfer.heads import BACKBONE_LAYER, add_head
+from fmkeras.transfer.lora import enable_backbone_lora
+from fmkeras.transfer.weights import build_backbone
+
+VECTORIZER_LAYER = "vectorize"
+OOV_ID = 1  # TextVectorization's id for out-of-vocabulary tokens
+
+
+@keras.saving.register_keras_serializable(package="fmkeras")
+class TokenDropout(keras.layers.Layer):
+    """While training, replaces each real token id with the OOV id with probability `rate` (word
+    dropout: the model cannot lean on any single word; a strong regularizer for short texts)."""
+
+    def __init__(self, rate: float, seed: int = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, ids, training=False):
+        if not training or not self.rate:
+            return ids
+        drop = keras.random.uniform(keras.ops.shape(ids), seed=self.seed_generator) < self.rate
+        return keras.ops.where(keras.ops.logical_and(drop, ids > OOV_ID), keras.ops.ones_like(ids) * OOV_ID, ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def read_vocabulary(path: str) -> list:
+    """Tokens of a vocabulary file, one a line (as `write_vocabulary` writes them)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"`text.vocabulary` file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        return [line.rstrip("\n") for line in fh]
+
+
+def write_vocabulary(vectorizer: keras.layers.TextVectorization, path: str) -> str:
+    """Writes the vectorizer's vocabulary without the padding and OOV entries (ids 0 and 1)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{token}\n" for token in vectorizer.get_vocabulary()[2:])
+    return path
+
+
+def build_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVectorization:
+    """A TextVectorization layer with `cfg.vocabulary`, else one adapted on `train_texts` (array of str)."""
+    standardize = None if cfg.standardize == "none" else cfg.standardize
+    vectorizer = keras.layers.TextVectorization(max_tokens=cfg.max_tokens, standardize=standardize,
+                                                output_sequence_length=cfg.sequence_length,
+                                                ngrams=cfg.ngrams if cfg.ngrams > 1 else None,
+                                                name=VECTORIZER_LAYER)
+    if cfg.vocabulary:
+        vectorizer.set_vocabulary(read_vocabulary(cfg.vocabulary))
+    else:
+        vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(train_texts))).batch(1024))
+    return vectorizer
+
+
+def build_text_classifier(cfg: ModelConfig, text: TextConfig, train_texts, num_classes: int) -> keras.Model:
+    """Builds strings -> TextVectorization -> backbone (named "backbone") -> head."""
+    spec = get_backbone(cfg.backbone)
+    if spec.modality != "text":
+        raise ConfigError(f"text sources need a text backbone (e.g. text_transformer). "
+                          f"Received: model.backbone={cfg.backbone!r}, which takes {spec.modality}")
+    vectorizer = build_vectorizer(text, train_texts)
+    options = {"vocab_size": vectorizer.vocabulary_size(), **cfg.backbone_options}
+    backbone = build_backbone(spec, (text.sequence_length,), cfg.weights, options)
+    backbone.name = BACKBONE_LAYER
+    if cfg.lora_rank:
+        enable_backbone_lora(backbone, cfg.lora_rank)
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    ids = vectorizer(inputs)
+    if text.token_dropout:
+        ids = TokenDropout(text.token_dropout, name="token_dropout")(ids)
+    outputs = add_head(backbone(ids), num_classes, cfg.head)
+    return keras.Model(inputs, outputs, name=f"{cfg.backbone}_text_classifier")

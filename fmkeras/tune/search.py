@@ -1,0 +1,109 @@
+"""The search driver: a resumable keras-tuner search over `tune.space`, then the best trial retrained.
+
+Results live in `<tune.directory>/<tune.project_name or name>/`: keras-tuner's own state (oracle.json,
+trial_*/trial.json, per-trial run directories), summary.json, trial_scores.png and best/ (the best
+configuration retrained on train+val, evaluated on test and exported). Rerunning the same command
+reloads that state (`tune.overwrite=false`): finished trials are kept, an interrupted one is rerun.
+
+Distributed tuning is keras-tuner's chief/worker mode: the chief process (KERASTUNER_TUNER_ID=chief)
+serves the oracle on KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT, every worker (KERASTUNER_TUNER_ID=
+tuner0, tuner1, ...) asks it for trials and runs them; all share `tune.directory`. The chief writes the
+summary and retrains the best trial once every worker is done.
+
+Example:
+    summary = run_search(load_config("tune.yaml"))
+    print(summary["best"]["score"], summary["best"]["values"])
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import keras_tuner
+from keras_tuner.src.distribute import utils as dist_utils
+
+from fmkeras.config import RunConfig
+from fmkeras.data import load_source
+from fmkeras.errors import ConfigError
+from fmkeras.evaluate import write_json
+from fmkeras.train.strategy import resolve_strategy_name
+from fmkeras.tune.hypermodel import FinetuneHyperModel, objective_direction
+from fmkeras.tune.report import plot_trial_scores, summarize_trials
+from fmkeras.tune.retrain import retrain_best
+from fmkeras.tune.space import trial_config
+
+log = logging.getLogger("fmkeras")
+ALGORITHMS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
+              "hyperband": keras_tuner.Hyperband}
+
+
+class _TrialRecorder:
+    """Mixed into a keras-tuner Tuner: gives each trial its own run directory and records which
+    trials this process finished (a resumed search must not rerun finished ones)."""
+
+    def __init__(self, *args, **kwargs):
+        self.trials_run = []
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        kwargs["trial_dir"] = os.path.join(self.get_trial_dir(trial.trial_id), "run")
+        return super().run_trial(trial, *args, **kwargs)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.trials_run.append(trial.trial_id)
+
+
+def project_dir(cfg: RunConfig) -> str:
+    return os.path.join(cfg.tune.directory, cfg.tune.project_name or cfg.name)
+
+
+def build_tuner(cfg: RunConfig, hypermodel) -> keras_tuner.Tuner:
+    """The `tune.algorithm` tuner writing to project_dir(cfg), resuming what is there unless overwrite."""
+    t = cfg.tune
+    base = ALGORITHMS[t.algorithm]
+    kwargs = dict(objective=keras_tuner.Objective(t.objective, objective_direction(t.objective)),
+                  executions_per_trial=t.executions_per_trial, directory=t.directory,
+                  project_name=t.project_name or cfg.name, overwrite=t.overwrite, seed=cfg.train.seed)
+    if t.algorithm == "hyperband":
+        kwargs.update(max_epochs=t.max_epochs, factor=t.hyperband_factor)
+    else:
+        kwargs.update(max_trials=t.max_trials)
+    tuner_class = type(f"Fmkeras{base.__name__}", (_TrialRecorder, base), {})
+    return tuner_class(hypermodel, **kwargs)
+
+
+def is_tuning_worker() -> bool:
+    """True in a distributed search's worker processes (they run trials; the chief reports)."""
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
+def run_search(cfg: RunConfig) -> dict:
+    """Runs (or resumes) the search of `cfg`; on the chief/single process also summarizes and retrains."""
+    if not cfg.tune.space:
+        raise ConfigError("`tune.space` is empty: declare hyperparameters, e.g. "
+                          "tune.space: {train.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}}")
+    if cfg.distribute.strategy not in ("auto", "default"):
+        raise ConfigError(f"`fmkeras tune` trains each trial on one device; distribute a search over processes with "
+                          f"keras-tuner workers (KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT) instead. "
+                          f"Received: distribute.strategy={cfg.distribute.strategy!r}")
+    if resolve_strategy_name(cfg.distribute) != "default":
+        log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
+                    resolve_strategy_name(cfg.distribute))
+    source = load_source(cfg.data)
+    tuner = build_tuner(cfg, FinetuneHyperModel(cfg, source))
+    tuner.search(verbose=min(cfg.train.verbose, 1))
+    if is_tuning_worker():
+        return {"role": "worker", "tuner_id": tuner.tuner_id, "trials_run": tuner.trials_run}
+    out = project_dir(cfg)
+    summary = summarize_trials(tuner.oracle, cfg)
+    summary["trials_run_by_this_search"] = tuner.trials_run
+    summary["plot"] = plot_trial_scores(summary, os.path.join(out, "trial_scores.png"))
+    best = summary["best"]
+    if best and cfg.tune.retrain:
+        best_cfg = trial_config(cfg, best["values"])
+        summary["retrained"] = retrain_best(best_cfg, source, os.path.join(out, "best"),
+                                            total_epochs=best["values"].get("tuner/epochs"))
+    write_json(os.path.join(out, "summary.json"), summary)
+    summary["summary_path"] = os.path.join(out, "summary.json")
+    return summary

@@ -1,0 +1,56 @@
+"""`fmkeras serve`: starts from the command line, answers TF Serving requests, stops on Ctrl-C."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.test_cli import ROOT, _error_lines, run_in_process
+
+
+@pytest.fixture(scope="module")
+def base_path(tmp_path_factory, fashion):
+    from fmkeras.config import ModelConfig
+    from fmkeras.export import export_saved_model
+    from fmkeras.transfer import build_classifier
+    model = build_classifier(ModelConfig(backbone_options={"filters": (4, 8)}), (28, 28, 1), 10)
+    base = str(tmp_path_factory.mktemp("saved_models") / "fashion")
+    for _ in range(2):
+        export_saved_model(model, base, fashion.class_names, (28, 28, 1))
+    return base
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "serve needs --model_base_path=saved_models/<name>"),
+    (["--model_base_path=/no/such/dir"], "model base path not found: /no/such/dir"),
+    (["--model_base_path=.", "--versions=1,x"], "--versions needs positive integer versions. Received: 'x'"),
+    (["--model_base_path=.", "--version_labels=stable"], "--version_labels needs label=version items"),
+    (["--model_base_path=.", "--batch_max_size=0"], "`serve.batch_max_size` must be >= 1"),
+])
+def test_serve_user_errors(capsys, args, message):
+    assert run_in_process("serve", *args) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_serve_command_serves_and_stops(base_path, fashion):
+    from fmkeras.serve.client import model_status, predict
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-m", "fmkeras.cli.main", "serve", f"--model_base_path={base_path}",
+                             "--port=0", "--model_name=fm", "--versions=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()  # "serving model 'fm' versions [1] from ... at http://127.0.0.1:PORT/..."
+        assert "serving model 'fm' versions [1]" in line, (line, proc.stderr.read() if proc.poll() else "")
+        url = line.split(" at ")[1].split("/v1/")[0]
+        assert [s["version"] for s in model_status(url, "fm")] == ["1"]
+        assert predict(url, "fm", pixels=fashion.x_test[:2])["probabilities"].shape == (2, 10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0

@@ -1,0 +1,116 @@
+"""fmkeras/data/file_check.py and image_folder.py: odd files converted, bad ones skipped and reported."""
+import io
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from fmkeras.config import DataConfig, ExportConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
+from fmkeras.data import build_datasets, load_source
+from fmkeras.data.file_check import check_image_files
+from fmkeras.data.pipeline import decoded_examples
+from fmkeras.errors import DataError
+from tests.data.test_sources import write_png_folder
+
+# file name -> why it must be skipped; everything else in the folder must load.
+BAD = {"truncated.jpg": "cannot decode", "empty.jpg": "empty file", "text.png": "cannot decode",
+       ".hidden.jpg": "hidden file"}
+ODD = ("cmyk.jpg", "gray.png", "alpha.png", "sixteen.png", "anim.gif")
+
+
+def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def write_odd_and_bad_files(folder, size=(20, 24)):
+    """Writes every odd-but-valid and every bad file kind the pipeline must handle into `folder`."""
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    good_jpeg = _encode(Image.fromarray(rgb), "JPEG", quality=90)
+    files = {
+        "cmyk.jpg": _encode(Image.fromarray(rgb).convert("CMYK"), "JPEG"),
+        "gray.png": _encode(Image.fromarray(rgb[..., 0]), "PNG"),
+        "alpha.png": _encode(Image.fromarray(np.dstack([rgb, rgb[..., :1]])), "PNG"),
+        "sixteen.png": _encode(Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), "PNG"),
+        "anim.gif": _encode(Image.fromarray(rgb), "GIF", save_all=True,
+                            append_images=[Image.fromarray(255 - rgb)]),
+        "truncated.jpg": good_jpeg[: len(good_jpeg) // 2],
+        "empty.jpg": b"",
+        "text.png": b"hello, I am not a PNG\n",
+        ".hidden.jpg": good_jpeg,
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return rgb
+
+
+def test_check_names_each_undecodable_file(tmp_path):
+    write_odd_and_bad_files(tmp_path)
+    paths = sorted(str(p) for p in tmp_path.iterdir() if p.name not in (".hidden.jpg", "empty.jpg"))
+    good, skipped = check_image_files(paths)
+    reasons = {p.split("/")[-1]: r for p, r in skipped}
+    assert set(reasons) == {"truncated.jpg", "text.png"}
+    assert "Invalid JPEG data" in reasons["truncated.jpg"] and "Unknown image file format" in reasons["text.png"]
+    assert good.sum() == len(ODD)
+
+
+def test_odd_files_are_converted_to_rgb(tmp_path):
+    rgb = write_odd_and_bad_files(tmp_path / "imgs" / "a")
+    write_png_folder(tmp_path / "imgs", classes=("b",), per_class=2, size=(20, 24))
+    cfg = DataConfig(source=f"folder:{tmp_path / 'imgs'}", validation_split=0.0, image_size=(20, 24))
+    source = load_source(cfg)
+    names = sorted(p.split("/")[-1] for p in source.x_train)
+    assert names == sorted([*ODD, "0.png", "1.png"])
+    assert {p.split("/")[-1]: r.split(":")[0] for p, r in source.skipped} == BAD
+    assert build_datasets(source, cfg, batch_size=16).train.element_spec[0].shape[1:] == (20, 24, 3)
+    images, _ = next(iter(decoded_examples(source, source.x_train, source.y_train, (20, 24, 3)).batch(16)))
+    assert images.shape == (7, 20, 24, 3) and images.dtype == tf.uint8
+    by_name = {p.split("/")[-1]: images[i].numpy().astype(np.float32) for i, p in enumerate(source.x_train)}
+    # The GIF's first frame, not the second, and the alpha channel dropped.
+    np.testing.assert_allclose(by_name["alpha.png"], rgb, atol=0.51)
+    assert np.abs(by_name["anim.gif"] - rgb).mean() < 20  # GIF palette quantization
+    np.testing.assert_allclose(by_name["gray.png"][..., 0], by_name["gray.png"][..., 2])
+    np.testing.assert_allclose(by_name["sixteen.png"][..., 1], rgb[..., 0], atol=1)  # 16 -> 8 bit
+    assert np.abs(by_name["cmyk.jpg"] - rgb).mean() < 20  # CMYK converted to RGB, not read as RGBA
+
+
+def test_mismatched_validation_classes_name_both_dirs(tmp_path):
+    write_png_folder(tmp_path / "d" / "train", classes=("a", "b"))
+    write_png_folder(tmp_path / "d" / "test", classes=("a", "b"))
+    write_png_folder(tmp_path / "d" / "validation", classes=("a", "x"))
+    with pytest.raises(DataError, match=r"class folders differ between .*train \(a, b\) and .*validation \(a, x\)"):
+        load_source(DataConfig(source=f"folder:{tmp_path / 'd'}"))
+
+
+def test_validation_dir_is_the_validation_split(tmp_path):
+    write_png_folder(tmp_path / "d" / "train", classes=("a", "b"), per_class=4)
+    write_png_folder(tmp_path / "d" / "test", classes=("a", "b"), per_class=2)
+    write_png_folder(tmp_path / "d" / "validation", classes=("a", "b"), per_class=3)
+    cfg = DataConfig(source=f"folder:{tmp_path / 'd'}", validation_split=0.5, image_size=(8, 8))
+    data = build_datasets(load_source(cfg), cfg, 4)
+    assert (data.num_train, data.num_val, data.num_test) == (8, 6, 4)
+
+
+def test_training_over_a_folder_of_bad_files_completes_and_reports_them(tmp_path):
+    from fmkeras.experiment import run_training
+    root = tmp_path / "imgs"
+    write_png_folder(root, classes=("a", "b"), per_class=12, size=(16, 16))
+    write_odd_and_bad_files(root / "a", size=(18, 14))
+    write_odd_and_bad_files(root / "b", size=(18, 14))
+    cfg = RunConfig(
+        name="bad", run_root=str(tmp_path / "runs"),
+        data=DataConfig(source=f"folder:{root}", image_size=(16, 16), validation_split=0.2),
+        model=ModelConfig(backbone="cnn", backbone_options={"filters": (4,)}, head=HeadConfig()),
+        train=TrainConfig(epochs=1, batch_size=8, verbose=0), export=ExportConfig(enabled=False))
+    report = run_training(cfg)
+    metrics = json.loads((tmp_path / "runs" / report["run_dir"].split("/")[-1] / "metrics.json").read_text())
+    skipped = {(s["path"].split("/")[-2], s["path"].split("/")[-1]): s["reason"] for s in metrics["skipped"]}
+    assert metrics["skipped_count"] == 2 * len(BAD) == len(skipped)
+    assert {name for _, name in skipped} == set(BAD)
+    assert metrics["num_train"] + metrics["num_val"] == 2 * (12 + len(ODD))
+    assert np.isfinite(metrics["history"]["loss"][0])

@@ -1,0 +1,59 @@
+"""fmkeras/evaluate/ensemble.py and `fmkeras evaluate --ensemble`."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fmkeras.config import ExportConfig
+from fmkeras.errors import DataError
+from fmkeras.evaluate.ensemble import adapt_input, ensemble_report
+from fmkeras.experiment import run_training
+from tests.cli.test_cli import run_in_process
+from tests.conftest import tiny_config
+
+
+def test_ensemble_averages_member_probabilities():
+    labels = np.array([0, 1, 1, 0])
+    a = np.array([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.45, 0.55]])  # right on 0, 1; wrong on 2, 3
+    b = np.array([[0.6, 0.4], [0.7, 0.3], [0.1, 0.9], [0.9, 0.1]])    # right on 0, 2, 3; wrong on 1
+    images = np.arange(4, dtype="float32").reshape(4, 1, 1, 1)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(3)
+    members = [("a", lambda x: a[np.asarray(x).reshape(-1).astype(int)]),
+               ("b", lambda x: b[np.asarray(x).reshape(-1).astype(int)])]
+    report = ensemble_report(members, dataset, ("x", "y"))
+    assert [m["accuracy"] for m in report["members"]] == [0.5, 0.75]
+    # mean: [.75 .25] [.55 .45] [.35 .65] [.675 .325] -> right, wrong, right, right
+    assert report["ensemble"]["accuracy"] == 0.75 and report["num_examples"] == 4
+    with pytest.raises(DataError, match="needs at least two models"):
+        ensemble_report(members[:1], dataset, ("x", "y"))
+    with pytest.raises(DataError, match="model a predicts 2 classes but the data has 3"):
+        ensemble_report(members, dataset, ("x", "y", "z"))
+
+
+def test_adapt_input_resizes_and_converts_channels():
+    seen = []
+    predict = adapt_input(lambda x: seen.append(tuple(x.shape)) or np.zeros((len(x), 2)), (32, 32, 3))
+    predict(tf.zeros((5, 28, 28, 1)))
+    assert seen == [(5, 32, 32, 3)]
+
+
+def test_cli_ensemble_of_a_run_dir_and_a_saved_model_with_other_input_shape(tmp_path, capsys):
+    first = run_training(dataclasses.replace(tiny_config(tmp_path / "a"), name="a"))
+    base = tiny_config(tmp_path / "b", epochs=2, seed=7)
+    # The second member sees 32x32 RGB: the ensemble resizes/converts the 28x28 grayscale test images for it.
+    second = run_training(dataclasses.replace(
+        base, name="b", data=dataclasses.replace(base.data, image_size=(32, 32), channels=3),
+        export=ExportConfig(base_dir=str(tmp_path / "saved"))))
+    saved = second["export"]["path"]
+    out = tmp_path / "ens"
+    assert run_in_process("evaluate", f"--ensemble={first['run_dir']},{saved}", f"--run_dir={out}") == 0
+    with open(out / "ensemble_report.json") as fh:
+        report = json.load(fh)
+    assert report["models"] == [first["run_dir"], saved] and report["num_examples"] == 200
+    assert report["members"][0]["accuracy"] == first["test"]["accuracy"]
+    assert abs(report["members"][1]["accuracy"] - second["test"]["accuracy"]) <= 0.01
+    assert "ensemble of 2: accuracy" in capsys.readouterr().out
+    assert os.path.isfile(out / "ensemble_report.json")

@@ -1,0 +1,80 @@
+"""fmkeras/recipes/*.yaml: each mirrors its reference example and runs end to end on any source."""
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from fmkeras.config import apply_overrides
+from fmkeras.errors import DataError
+from fmkeras.experiment import run_training
+from fmkeras.recipes import list_recipes, load_recipe, recipe_path
+
+# Overrides that make each recipe tiny; the recipe's own optimizer, schedule, head and augmentation stay.
+TINY = {
+    "resnet50v2_transfer": {"model.weights": "none", "model.input_size": "32,32"},
+    "vgg16_transfer": {"model.weights": "none", "model.input_size": "32,32"},
+    "resnet18_cifar10": {"model.backbone_options": "{small_input: true, widths: [4, 8, 8, 8]}"},
+    "cnn_binary": {},
+    "cnn_fashion": {"model.backbone_options": "{filters: [4, 8]}"},
+    "lenet": {},
+    "alexnet": {"model.input_size": "32,32", "model.backbone_options": "{filters: [8, 8, 8, 8, 8]}",
+                "model.head.dense_units": "[32, 32]"},
+}
+SLOW = {"resnet50v2_transfer", "vgg16_transfer"}
+
+
+def _tiny(name, tmp_path, source, **extra):
+    overrides = {"data.source": source, "train.epochs": 1, "train.steps_per_epoch": 2, "train.batch_size": 16,
+                 "train.verbose": 0, "run_root": str(tmp_path / "runs"), "export.enabled": False,
+                 **TINY[name], **extra}
+    return apply_overrides(load_recipe(name), overrides)
+
+
+def test_recipes_mirror_the_reference_examples():
+    assert sorted(TINY) == list_recipes()
+    r50 = load_recipe("resnet50v2_transfer")
+    assert (r50.model.backbone, r50.model.weights, r50.model.head.pooling, r50.model.head.dense_units) == (
+        "resnet50v2", "imagenet", "flatten", (512,))
+    assert (r50.train.optimizer, r50.train.learning_rate, r50.finetune.freeze_backbone) == ("adam", 1e-4, True)
+    assert (r50.data.augment.shear, r50.data.augment.zoom, r50.data.augment.horizontal_flip) == (0.2, 0.2, True)
+    vgg = load_recipe("vgg16_transfer").data.augment
+    assert (vgg.rotation, vgg.shift, vgg.shear, vgg.zoom, vgg.horizontal_flip) == (20, 0.2, 0.2, 0.2, True)
+    r18 = load_recipe("resnet18_cifar10")
+    assert (r18.data.source, r18.train.optimizer, r18.train.learning_rate, r18.train.schedule,
+            r18.train.warmup_steps, r18.train.batch_size) == ("tfds:cifar10", "adamw", 1e-3, "linear", 1000, 64)
+    for name in ("lenet", "alexnet"):
+        t = load_recipe(name).train
+        assert (t.optimizer, t.learning_rate, t.momentum) == ("sgd", 1e-3, 0.9), name
+    binary = load_recipe("cnn_binary")
+    assert binary.model.head.binary and len(binary.data.classes) == 2
+    for name in list_recipes():
+        with open(recipe_path(name)) as fh:
+            text = fh.read()
+        assert "# Run:" in text and "# Expect:" in text, name
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(set(TINY) - {"resnet18_cifar10"})])
+def test_recipe_runs_on_grayscale_fashion(name, tmp_path, fashion_npz):
+    report = run_training(_tiny(name, tmp_path, f"npz:{fashion_npz}"))
+    assert report["image_shape"] == [28, 28, 1]
+    y_test = np.load(fashion_npz)["y_test"]
+    expected = int(np.isin(y_test, [0, 6]).sum()) if name == "cnn_binary" else len(y_test)  # T-shirt, Shirt
+    assert report["test"]["num_examples"] == expected
+    assert len(report["class_names"]) == (2 if name == "cnn_binary" else 10)
+    assert all(len(v) == 1 for v in report["history"].values())
+
+
+@pytest.mark.slow
+def test_resnet18_cifar10_runs_on_tfds_mock_data(tmp_path, monkeypatch):
+    monkeypatch.setattr("fmkeras.data.tfds_source._network_reachable", lambda *a, **k: True)
+    with tfds.testing.mock_data(num_examples=48):
+        report = run_training(_tiny("resnet18_cifar10", tmp_path, "tfds:cifar10"))
+    assert report["data"] == "tfds:cifar10" and report["image_shape"] == [32, 32, 3]
+    assert report["params"] > 0 and len(report["class_names"]) == 10
+
+
+def test_resnet18_cifar10_offline_says_how_to_prepare(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr("fmkeras.data.tfds_source._network_reachable", lambda *a, **k: False)
+    with pytest.raises(DataError, match=r"'cifar10' is not prepared in .*tfds build cifar10"):
+        run_training(_tiny("resnet18_cifar10", tmp_path, "tfds:cifar10"))
