@@ -36,7 +36,8 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@failed=""; for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
+	  if [ -n "$$failed" ]; then echo "benchmarks that failed or missed their target:$$failed"; exit 1; fi
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fmkeras.backbones import list_backbones
+from fmkeras.backbones import get_backbone, list_backbones
 from fmkeras.recipes import list_recipes
 from fmkeras.transfer import weights as weights_module
 from tests.cli.test_cli import _error_lines, run_in_process
@@ -14,7 +14,7 @@ HEAVY = {"alexnet", "resnet18", "resnet34", "resnet50v2", "vgg16"}
 
 
 @pytest.mark.parametrize("backbone", [pytest.param(b, marks=pytest.mark.slow) if b in HEAVY else b
-                                      for b in list_backbones()])
+                                      for b in list_backbones() if get_backbone(b).modality == "image"])
 def test_train_any_backbone_from_flags(backbone, tmp_path, fashion_npz, capsys):
     run_dir = tmp_path / "run"
     assert run_in_process("train", f"--backbone={backbone}", "--weights=none", f"--data=npz:{fashion_npz}",
