@@ -125,3 +125,9 @@ bench-low-label: install
 
 bench-robust-distill: install
 	$(PY) benchmarks/robust_distill.py $(ARGS)
+
+# --- reliability (issue 9): kill/resume chains, torn checkpoints, hostile model files, weight hashes,
+# determinism and SavedModel parity. Prints a JSON scoreboard; fails if any scenario fails.
+.PHONY: reliability
+reliability: install
+	$(PY) -m reliability $(ARGS)

@@ -129,6 +129,10 @@ class TrainConfig:
     adversarial_steps: int = 5
     # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap.
     loss: str = "crossentropy"
+    # Resume: a checkpoint every N steps and at each epoch end (0 = off); rerunning with the same
+    # run_dir continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
+    backup_every_steps: int = 100
+    keep_checkpoints: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -502,6 +506,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("train.warmup_steps", t.warmup_steps, 0)
     _check_range("train.decay_steps", t.decay_steps, 1)
     _check_range("train.steps_per_epoch", t.steps_per_epoch, 1)
+    _check_range("train.backup_every_steps", t.backup_every_steps, 0)
+    _check_range("train.keep_checkpoints", t.keep_checkpoints, 2)
     _check_choice("train.optimizer", t.optimizer)
     _check_choice("train.schedule", t.schedule)
     f = cfg.finetune

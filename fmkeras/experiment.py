@@ -30,13 +30,14 @@ from fmkeras.train.distributed_loop import fit_distributed
 from fmkeras.train.strategy import (build_strategy, is_chief, needs_custom_loop, scale_for_replicas, shard_dataset,
                                     strategy_name, task_label)
 from fmkeras.transfer import build_classifier, fit_stages, trainable_parameter_count
+from fmkeras.transfer.weight_hashes import write_sha256_sidecar
 
 log = logging.getLogger("fmkeras")
 MODEL_FILE = "model.keras"
 
 
 def make_run_dir(cfg: RunConfig) -> str:
-    """`cfg.run_dir` if given (reused, so BackupAndRestore can resume), else runs/<name>-<time>."""
+    """`cfg.run_dir` if given (reused, so training resumes from its checkpoints), else runs/<name>-<time>."""
     if cfg.run_dir:
         path = cfg.run_dir
     else:
@@ -93,6 +94,7 @@ def run_training(cfg: RunConfig) -> dict:
         with strategy.scope():
             result = fit_stages(model, data, cfg, run_dir)
     model.save(os.path.join(run_dir, MODEL_FILE))
+    write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
     test = evaluate_predictions(lambda x: model(x, training=False), test_set, data.class_names,
@@ -105,6 +107,7 @@ def run_training(cfg: RunConfig) -> dict:
         "lora_rank": cfg.model.lora_rank, "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
         "history": result.history, "stages": getattr(result, "stages", []), "stopped_early": result.stopped_early,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped], "skipped_count": len(data.skipped),
+        "resume": getattr(result, "resume", None) or {"enabled": False},  # the multi-worker loop has its own backup
         "test": test,
         "distribute": {"strategy": strategy_name(strategy), "replicas": strategy.num_replicas_in_sync,
                        "task": task_label(strategy), "global_batch_size": cfg.train.batch_size,

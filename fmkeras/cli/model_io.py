@@ -6,7 +6,6 @@ import json
 import os
 import tempfile
 
-import keras
 import numpy as np
 
 from fmkeras.config import AugmentConfig, DataConfig, RunConfig, from_dict, to_dict
@@ -27,13 +26,18 @@ def _run_config(run_dir: str) -> RunConfig:
         return from_dict(RunConfig, json.load(fh))
 
 
+def _load(path: str):
+    """A .keras file, checked against its .sha256 sidecar if any, inspected, then loaded in safe mode."""
+    return load_keras_model(path)
+
+
 def load_model_for_eval(path: str):
     """Returns (predict_fn, image_shape or None, run config or None) for a run dir, .keras or SavedModel."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
-        model = keras.saving.load_model(os.path.join(path, MODEL_FILE), safe_mode=True)
+        model = _load(os.path.join(path, MODEL_FILE))
         return (lambda x: model(x, training=False)), tuple(model.input_shape[1:]), _run_config(path)
     if path.endswith(".keras") and os.path.isfile(path):
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = _load(path)
         return (lambda x: model(x, training=False)), tuple(model.input_shape[1:]), None
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         import tensorflow as tf
@@ -214,7 +218,7 @@ def robust_evaluate(model_path: str, data_cfg: DataConfig, epsilons) -> list:
     file = keras_model_file(model_path)
     run_cfg = _run_config(model_path) if file != model_path else None
     out_dir = os.path.join(model_path, "eval") if run_cfg else os.path.join("runs", "evaluate", "eval")
-    model = keras.saving.load_model(file, safe_mode=True)
+    model = load_keras_model(file)
     data_cfg = data_cfg or run_cfg.data
     image_shape = tuple(model.input_shape[1:])
     if not data_cfg.image_size:

@@ -1,14 +1,27 @@
 """`fmkeras train`: resolve the config from flags, then train, evaluate and export."""
 from __future__ import annotations
 
+import os
+import sys
+
 from fmkeras.cli.flags import FLAGS, config_from_flags
 
 HELP = "train (+ evaluate + export) a recipe or config: fmkeras train --recipe=cnn_fashion --epochs=3"
 
 
+# Exit status after SIGTERM stopped training with a checkpoint (128 + SIGTERM, as shells report it).
+INTERRUPTED_EXIT = 143
+
+
 def run() -> dict:
     from fmkeras.experiment import run_training
-    report = run_training(config_from_flags())
+    from fmkeras.train.resume import TrainingInterrupted
+    try:
+        report = run_training(config_from_flags())
+    except TrainingInterrupted as err:
+        run_dir = os.path.dirname(os.path.dirname(os.path.dirname(err.checkpoint)))  # <run_dir>/resume/<stage>/
+        print(f"fmkeras: {err} (with --run_dir={run_dir})", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT) from None
     test = report.get("test") or {}
     print(f"run directory: {report['run_dir']}")
     print(f"{report['evaluated_on']} accuracy: {test.get('accuracy')}  (train {report['train_seconds']} s)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +26,7 @@ from fmkeras.data.decode import load_uint8, resize_uint8, to_channels
 from fmkeras.data.mix import mix_batch, uses_mixing
 from fmkeras.data.labels import noisy_labels, per_class_indices
 from fmkeras.data.source import Source
+from fmkeras.data.stream import StepBatches
 from fmkeras.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -43,6 +44,9 @@ class Datasets:
     num_val: int
     num_test: int
     skipped: tuple = ()
+    # (start, num) -> `num` training batches from global batch `start`, a pure function of the seed
+    # (what resumable training iterates; `train` reshuffles per iteration instead).
+    train_batches: Optional[Callable] = None
 
 
 def split_indices(n: int, validation_split: float, seed: int) -> tuple:
@@ -127,8 +131,8 @@ def training_batch_transform(cfg: DataConfig, num_classes: int):
 
 
 def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: bool, count: int,
-            cache_key: str, num_classes: int, deterministic: bool, sharded: bool) -> tf.data.Dataset:
-    ds = _cache(ds, cfg, cache_key)
+            num_classes: int, deterministic: bool, sharded: bool) -> tf.data.Dataset:
+    """Batches already cached examples: shuffle + training batch transform, or a plain float32 cast."""
     if training:
         ds = ds.shuffle(min(cfg.shuffle_buffer, max(count, 1)), seed=cfg.seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=False, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -175,11 +179,11 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
             keep = shard_indices(np.arange(len(y)), num_shards, shard_index)
             x, y = x[keep], y[keep]
         if len(y) == 0:
-            return None, 0
+            return None, 0, None
         key = _cache_key(source, x, shape, split) if cfg.cache not in ("memory", "none") else ""
-        ds = _finish(decoded_examples(source, x, y, shape, deterministic), cfg, batch_size, training, len(y), key,
-                     num_classes, deterministic, sharded)
-        return ds, len(y)
+        examples = _cache(decoded_examples(source, x, y, shape, deterministic), cfg, key)
+        ds = _finish(examples, cfg, batch_size, training, len(y), num_classes, deterministic, sharded)
+        return ds, len(y), examples
 
     x, y = source.x_train, source.y_train
     if cfg.labels_per_class:
@@ -187,21 +191,24 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
     y_train = y[train_idx]
     if cfg.label_noise:
         y_train, _ = noisy_labels(y_train, cfg.label_noise, num_classes, cfg.seed)
-    train, num_train = build(x[train_idx], y_train, "train", True)
+    train, num_train, train_examples = build(x[train_idx], y_train, "train", True)
     if val_idx is None:
-        val, num_val = build(source.x_val, source.y_val, "val", False)
+        val, num_val, _ = build(source.x_val, source.y_val, "val", False)
     else:
-        val, num_val = build(x[val_idx], y[val_idx], "val", False)
+        val, num_val, _ = build(x[val_idx], y[val_idx], "val", False)
     test, num_test = None, 0
     if source.x_test is not None and len(source.y_test):
         xt, yt = source.x_test, source.y_test
         if cfg.limit_test:
             xt, yt = xt[: cfg.limit_test], yt[: cfg.limit_test]
-        test, num_test = build(xt, yt, "test", False)
+        test, num_test, _ = build(xt, yt, "test", False)
     if train is None:
         raise DataError(f"{source.name}: shard {shard_index} of {num_shards} has no training examples")
+    # The resumable trainer reads the same cached examples through a step-indexed stream.
+    train_batches = StepBatches(train_examples, cfg, batch_size, num_train, training_batch_transform(cfg, num_classes))
     return Datasets(train=train, val=val, test=test, image_shape=shape, class_names=source.class_names,
-                    num_train=num_train, num_val=num_val, num_test=num_test, skipped=source.skipped)
+                    num_train=num_train, num_val=num_val, num_test=num_test, skipped=source.skipped,
+                    train_batches=train_batches)
 
 
 def dataset_fn(source: Source, cfg: DataConfig, global_batch_size: int, deterministic: bool = True):

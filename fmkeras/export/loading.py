@@ -1,9 +1,12 @@
-"""Loading model files safely: Keras' safe mode is always on unless the user trusts the file.
+"""Loading model files safely: inspected first, Keras' safe mode always on unless the user trusts the file.
 
 A `.keras` file can carry Python code (a `Lambda` layer's bytecode); Keras runs it only when
-`safe_mode=False`. fmkeras passes `safe_mode` per call and never calls
-`keras.config.enable_unsafe_deserialization()`, so trusting one file trusts nothing else.
-SavedModels are loaded with `tf.saved_model.load`, which restores graphs, not Python objects.
+`safe_mode=False`, and safe mode alone has had bypasses. Untrusted files therefore go through
+`fmkeras.transfer.safe_load` (allow-listed classes, no code, no zip bombs) and are checked
+against their `.sha256` sidecar when they have one, before Keras parses them. fmkeras passes
+`safe_mode` per call and never calls `keras.config.enable_unsafe_deserialization()`, so trusting
+one file trusts nothing else. SavedModels are loaded with `tf.saved_model.load`, which restores
+graphs, not Python objects.
 """
 from __future__ import annotations
 
@@ -12,18 +15,27 @@ import os
 import keras
 
 from fmkeras.errors import DataError
+from fmkeras.transfer.safe_load import UnsafeModelError, inspect_model_file
+from fmkeras.transfer.weight_hashes import verify_sidecar
 
 
-def load_keras_model(path: str, trust: bool = False) -> keras.Model:
-    """Loads a `.keras` file; with `trust=False` code embedded in it is refused, not run.
+def load_keras_model(path: str, trust: bool = False, compile: bool = True) -> keras.Model:
+    """Loads a `.keras` file; with `trust=False` it is inspected and code embedded in it is refused, not run.
 
     Args:
         trust: bool. Set only for files you made or trust (CLI: --trust_model). Defaults to False.
     """
     if not os.path.isfile(path):
         raise DataError(f"model file not found: {path}")
+    verify_sidecar(path)  # a modified file is refused even when trusted (WeightsError)
+    if not trust:
+        try:
+            inspect_model_file(path)
+        except UnsafeModelError as err:
+            raise UnsafeModelError(f"{err}. Keras safe mode will not load it; pass --trust_model only if you "
+                                   f"trust this file") from None
     try:
-        return keras.saving.load_model(path, safe_mode=not trust)
+        return keras.saving.load_model(path, compile=compile, safe_mode=not trust)
     except ValueError as err:
         if trust or "safe_mode" not in str(err):
             raise

@@ -7,6 +7,7 @@ import time
 import keras
 
 from fmkeras.config import TrainConfig
+from fmkeras.train.checkpoints import fsync_dir
 
 
 class Throughput(keras.callbacks.Callback):
@@ -29,18 +30,41 @@ class Throughput(keras.callbacks.Callback):
                             "images_per_second": round(self._steps * self.batch_size / max(seconds, 1e-9), 1)})
 
 
-def standard_callbacks(cfg: TrainConfig, run_dir: str, monitor: str) -> dict:
-    """Best checkpoint on `monitor`, early stopping, TensorBoard, backup/restore, NaN stop, CSV log."""
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights whenever `monitor` reaches a new minimum, atomically (temp + fsync + rename).
+
+    Keras' ModelCheckpoint overwrites the file in place, so a kill mid-write leaves a torn
+    best-weights file; here the previous best stays intact until the new one is complete.
+    `best` is plain state the resume checkpoint saves and restores.
+    """
+
+    def __init__(self, filepath: str, monitor: str):
+        super().__init__()
+        self.filepath, self.monitor, self.best = filepath, monitor, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None or (self.best is not None and not current < self.best):
+            return
+        self.best = float(current)
+        directory = os.path.dirname(self.filepath)
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(self.filepath))
+        self.model.save_weights(tmp, overwrite=True)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.filepath)
+        fsync_dir(directory)
+
+
+def standard_callbacks(cfg: TrainConfig, run_dir: str, monitor: str, resuming: bool = False) -> dict:
+    """Best weights on `monitor`, early stopping, TensorBoard, NaN stop, CSV log (appended when resuming)."""
     checkpoints = os.path.join(run_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
     callbacks = {
-        "checkpoint": keras.callbacks.ModelCheckpoint(
-            os.path.join(checkpoints, "best.weights.h5"), monitor=monitor, save_best_only=True,
-            save_weights_only=True, mode="min"),
+        "checkpoint": BestWeights(os.path.join(checkpoints, "best.weights.h5"), monitor),
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
-        "backup": keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         "nan": keras.callbacks.TerminateOnNaN(),
-        "csv": keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
+        "csv": keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resuming),
         "throughput": Throughput(cfg.batch_size),
     }
     if cfg.early_stopping_patience:

@@ -183,7 +183,7 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
 
     monitor = "val_loss" if val is not None else "loss"
     named = standard_callbacks(cfg, run_dir, monitor)
-    named.pop("backup")  # BackupAndRestore hooks into model.fit; this loop keeps its own backup
+    named.pop("backup", None)  # the standard callbacks hold no model.fit backup; this loop keeps its own
     callbacks = keras.callbacks.CallbackList(list(named.values()), model=model, epochs=epochs, steps=steps,
                                              verbose=0)
     model.stop_training = False

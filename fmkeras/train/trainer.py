@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -17,9 +18,13 @@ import tensorflow as tf
 
 from fmkeras.config import TrainConfig
 from fmkeras.train.callbacks import standard_callbacks
+from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
+from fmkeras.train.resume import Position, SigtermFlag, StepCheckpoint
 from fmkeras.train.optimizers import apply_l2, build_optimizer
 from fmkeras.train.schedules import build_schedule
+
+log = logging.getLogger("fmkeras")
 
 
 @dataclasses.dataclass
@@ -31,6 +36,7 @@ class TrainResult:
     seconds: float
     best_checkpoint: str
     stopped_early: bool
+    resume: dict = dataclasses.field(default_factory=dict)
 
 
 def seed_everything(cfg: TrainConfig):
@@ -77,12 +83,42 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
     return model
 
 
+def _fit_phases(model, stream, val, cfg: TrainConfig, position, epochs: int, steps: int, callbacks: list,
+                resume: StepCheckpoint = None):
+    """Runs model.fit from `position`: first the rest of a partly trained epoch, then whole epochs."""
+    common = dict(validation_data=val, callbacks=callbacks, verbose=cfg.verbose, shuffle=False)
+    epoch = position.epoch
+    if position.step and epoch < epochs:
+        remaining = steps - position.step
+        if resume is not None:
+            resume.batch_offset = position.step
+        model.fit(stream(epoch * steps + position.step, remaining), epochs=epoch + 1, initial_epoch=epoch,
+                  steps_per_epoch=remaining, **common)
+        epoch += 1
+        if model.stop_training:
+            return
+    if epoch < epochs:
+        model.fit(stream(epoch * steps, (epochs - epoch) * steps), epochs=epochs, initial_epoch=epoch,
+                  steps_per_epoch=steps, **common)
+
+
+def _first_batch(stream):
+    for batch in stream(0, 1):
+        return batch
+
+
 def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = None,
         learning_rate: float = None, compile: bool = True, initial_epoch: int = 0,
-        extra_callbacks=()) -> TrainResult:
-    """Fits `model` on `data.train` (validating on `data.val`) and restores the best weights.
+        extra_callbacks=(), stage: str = "train") -> TrainResult:
+    """Fits `model` on `data` (validating on `data.val`), resumably, and restores the best weights.
 
-    `extra_callbacks` run after the standard ones (e.g. keras-tuner's trial reporting)."""
+    With `cfg.backup_every_steps` a checkpoint goes to `<run_dir>/resume/<stage>/` every N steps
+    and at each epoch end; calling `fit` again with the same run_dir (a new process, the same
+    config) continues at the checkpoint's exact step over the same batches (`data.train_batches`).
+    SIGTERM writes a checkpoint and raises `TrainingInterrupted`. Data without a step-indexed
+    stream (`train_batches` None, e.g. text) trains on the epoch pipeline `data.train`, resume off.
+    `extra_callbacks` run after the standard ones (e.g. keras-tuner's trial reporting).
+    """
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
     # The labels' shape decides the loss: soft (B, K) training labels need a categorical loss,
@@ -98,21 +134,66 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     if compile:
         compile_model(model, cfg, steps * epochs, learning_rate, soft_labels=has_soft_labels(data.train))
     num_classes = model.output_shape[-1]
-    train = _labels_for_loss(data.train, num_classes, categorical)
+    batches = getattr(data, "train_batches", None)
+    if batches is None and cfg.backup_every_steps:
+        log.warning("data has no step-indexed stream (train_batches); training on the epoch pipeline, "
+                    "this run cannot resume mid-run (train.backup_every_steps=%d ignored)", cfg.backup_every_steps)
+        cfg = dataclasses.replace(cfg, backup_every_steps=0)
     val = _labels_for_loss(data.val, num_classes, categorical)
-    if cfg.steps_per_epoch:
-        train = train.repeat()
     monitor = "val_loss" if val is not None else "loss"
-    callbacks = standard_callbacks(cfg, run_dir, monitor)
+    store = CheckpointStore(os.path.join(run_dir, "resume", stage), keep=cfg.keep_checkpoints)
+    resuming = bool(cfg.backup_every_steps and store.steps())
+    callbacks = standard_callbacks(cfg, run_dir, monitor, resuming=resuming)
+    resume = None
     start = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
-                        else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
-                        shuffle=False, initial_epoch=initial_epoch)
+    if cfg.backup_every_steps:
+        def stream(first, num):
+            return _labels_for_loss(batches(first, num), num_classes, categorical)
+
+        resume = _fit_resumable(model, data, cfg, store, stream, val, epochs, steps, initial_epoch, callbacks,
+                                extra_callbacks, resuming)
+        history = resume.history_dict()
+    else:
+        train = _labels_for_loss(data.train, num_classes, categorical)
+        if cfg.steps_per_epoch:
+            train = train.repeat()
+        fitted = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
+                           else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
+                           shuffle=False, initial_epoch=initial_epoch)
+        history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
         model.load_weights(best)
     stopper = callbacks.get("early_stopping")
-    return TrainResult(model=trained, history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-                       epochs=callbacks["throughput"].epochs, seconds=seconds, best_checkpoint=best,
-                       stopped_early=bool(stopper and stopper.stopped_epoch))
+    return TrainResult(model=trained, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
+                       best_checkpoint=best, stopped_early=bool(stopper and stopper.stopped_epoch),
+                       resume=resume_report(resume))
+
+
+def _fit_resumable(model, data, cfg: TrainConfig, store: CheckpointStore, stream, val, epochs: int, steps: int,
+                   initial_epoch: int, callbacks: dict, extra_callbacks, resuming: bool) -> StepCheckpoint:
+    """Restores the newest checkpoint (if any) and trains the rest over the step-indexed stream."""
+    stop_flag = SigtermFlag()
+    facts = {"num_train": data.num_train, "steps_per_epoch": steps, "epochs": epochs,
+             "batch_size": cfg.batch_size, "seed": cfg.seed, "data_seed": data.train_batches.cfg.seed}
+    resume = StepCheckpoint(store, cfg.backup_every_steps, steps, epochs, callbacks, facts, stop_flag)
+    position = Position(epoch=initial_epoch)
+    if resuming:
+        # Optimizer slots and metric accumulators exist only after a build; create them to assign into.
+        model._symbolic_build(data_batch=_first_batch(stream))
+        position = resume.restore(model)
+    callback_list = [*callbacks.values(), *extra_callbacks, resume]  # StepCheckpoint must come last
+    with stop_flag:
+        if not position.complete:
+            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume)
+    return resume
+
+
+def resume_report(resume) -> dict:
+    """What the run report says about checkpoints: where it resumed from, what was skipped as corrupt."""
+    if resume is None:
+        return {"enabled": False}
+    return {"enabled": True, "resumed_from": resume.resumed_from, "checkpoints_written": len(resume.saved),
+            "corrupt_checkpoints": [{"path": p, "reason": r} for p, r in resume.rejected],
+            "corrupt_checkpoint_count": len(resume.rejected)}

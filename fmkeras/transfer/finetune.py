@@ -8,7 +8,7 @@ become trainable, BatchNorm stays frozen while `freeze_batchnorm`, and training 
 `finetune.learning_rate`; with `lr_decay_per_block` < 1 each lower unfrozen block learns at
 that factor times the LR of the block above it (the head and the top block get the full LR).
 
-Stage 2 writes its checkpoints, logs and backup under `<run_dir>/finetune/`; `history.csv`
+Stage 2 writes its checkpoints, logs and step checkpoints (resume/) under `<run_dir>/finetune/`; `history.csv`
 in the run directory holds both stages (column `stage`).
 
 Example:
@@ -160,4 +160,16 @@ def fit_stages(model: keras.Model, data, cfg: RunConfig, run_dir: str) -> Staged
     history = {k: head.history.get(k, []) + tune.history.get(k, []) for k in keys}
     return StagedResult(model=model, history=history, epochs=head.epochs + tune.epochs,
                         seconds=head.seconds + tune.seconds, best_checkpoint=tune.best_checkpoint,
-                        stopped_early=head.stopped_early or tune.stopped_early, stages=stages)
+                        stopped_early=head.stopped_early or tune.stopped_early, stages=stages,
+                        resume=_merged_resume(head.resume, tune.resume))
+
+
+def _merged_resume(head: dict, tune: dict) -> dict:
+    """One resume report for both stages (each resumes from its own <run_dir>[/finetune]/resume/)."""
+    if not head.get("enabled") and not tune.get("enabled"):
+        return {"enabled": False}
+    corrupt = head.get("corrupt_checkpoints", []) + tune.get("corrupt_checkpoints", [])
+    return {"enabled": True, "resumed_from": tune.get("resumed_from") or head.get("resumed_from"),
+            "checkpoints_written": head.get("checkpoints_written", 0) + tune.get("checkpoints_written", 0),
+            "corrupt_checkpoints": corrupt, "corrupt_checkpoint_count": len(corrupt),
+            "stages": {"head": head, "finetune": tune}}

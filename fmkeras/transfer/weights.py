@@ -2,15 +2,17 @@
 
 Presets (BackboneSpec.presets) go through Keras' own cache: the file keras.applications
 would download (same name, same `models` folder under $KERAS_HOME or ~/.keras) is used when
-present; otherwise, if the host answers a quick connection check, keras.utils.get_file
-downloads it; offline, a WeightsError says which file to place in which directory.
+present and it matches the preset's published hash (a tampered or corrupt cached file is a
+WeightsError, never re-downloaded over); otherwise, if the host answers a quick connection
+check, keras.utils.get_file downloads it; offline, a WeightsError says which file to place in
+which directory.
 Files: `.weights.h5`/`.h5` (load_weights) or a `.keras` model saved by fmkeras (a backbone,
-or a classifier whose layer "backbone" is used), loaded with safe_mode on.
+or a classifier whose layer "backbone" is used), inspected by safe_load and loaded with
+safe_mode on. A file with a `.sha256` sidecar must match it (weight_hashes).
 There is never a silent fallback to random weights.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -21,6 +23,8 @@ import keras
 
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import ConfigError, WeightsError
+from fmkeras.transfer.safe_load import inspect_model_file, load_keras_model
+from fmkeras.transfer.weight_hashes import check_cached_file, verify_sidecar
 
 log = logging.getLogger("fmkeras")
 WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".keras")
@@ -63,19 +67,6 @@ def network_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> bool:
     return bool(opened)
 
 
-def _check_hash(path: str, expected: str):
-    if not expected:
-        return
-    digest = (hashlib.md5 if len(expected) == 32 else hashlib.sha256)()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        # Keras would delete and re-download it; offline that would destroy the only copy.
-        log.warning("%s: hash %s differs from the published file's %s; loading it anyway",
-                    path, digest.hexdigest(), expected)
-
-
 def resolve_preset(spec: BackboneSpec, name: str) -> str:
     """Local path of preset `name` of `spec`: from the Keras cache, downloaded into it, or a WeightsError."""
     if name not in spec.presets:
@@ -85,7 +76,7 @@ def resolve_preset(spec: BackboneSpec, name: str) -> str:
     preset = spec.presets[name]
     path = preset_file(preset)
     if os.path.isfile(path):
-        _check_hash(path, preset.file_hash)
+        check_cached_file(path, preset.file_hash)  # WeightsError: tampered or corrupt, not re-downloaded
         return path
     hint = (f"place {preset.file_name} in {os.path.dirname(path)} (download it from {preset.origin}), "
             f"or pass weights=PATH")
@@ -103,9 +94,11 @@ def load_weight_file(model: keras.Model, path: str) -> keras.Model:
     """Loads `path` into `model` in place; raises WeightsError naming the file on any mismatch."""
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
+    verify_sidecar(path)
+    inspect_model_file(path)  # refuses hostile files (UnsafeModelError) before Keras parses them
     try:
         if path.endswith(".keras"):
-            saved = keras.saving.load_model(path, compile=False, safe_mode=True)
+            saved = load_keras_model(path, compile=False)
             source = _backbone_of(saved)
             if len(source.weights) != len(model.weights):
                 raise ValueError(f"it holds {len(source.weights)} weight tensors, the backbone has "

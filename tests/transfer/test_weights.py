@@ -1,4 +1,5 @@
 """fmkeras/transfer/weights.py: presets through the Keras cache, offline errors, weight files."""
+import dataclasses
 import os
 import socket
 import time
@@ -14,6 +15,7 @@ from fmkeras.config import ModelConfig
 from fmkeras.errors import WeightsError
 from fmkeras.transfer import BACKBONE_LAYER, build_backbone, build_classifier
 from fmkeras.transfer import weights as weights_module
+from fmkeras.transfer.weight_hashes import file_digest
 
 
 def _assert_same(a, b):
@@ -39,7 +41,11 @@ def test_imagenet_loads_from_the_keras_cache_without_network(keras_home, monkeyp
     spec = get_backbone("vgg16")
     published = spec.builder((32, 32, 3))  # stands in for the real file: same name, same format
     os.makedirs(keras_home / "models")
-    _save_legacy_h5(published, str(keras_home / "models" / VGG16_NOTOP))
+    path = str(keras_home / "models" / VGG16_NOTOP)
+    _save_legacy_h5(published, path)
+    # The stand-in is registered with its own hash: a file that does not match the preset's is refused.
+    monkeypatch.setitem(spec.presets, "imagenet", dataclasses.replace(spec.presets["imagenet"],
+                                                                     file_hash=file_digest(path, "md5")))
     monkeypatch.setattr(weights_module, "network_reachable", lambda *a, **k: pytest.fail("network was used"))
     _assert_same(build_backbone(spec, (32, 32, 3), "imagenet"), published)
 
