@@ -129,9 +129,10 @@ class TrainConfig:
     adversarial_steps: int = 5
     # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap.
     loss: str = "crossentropy"
-    # Resume: a checkpoint every N steps and at each epoch end (0 = off); rerunning with the same
-    # run_dir continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
-    backup_every_steps: int = 100
+    # Resume: a checkpoint every N steps and at each epoch end (0 = off, the default until the
+    # step-indexed stream matches the epoch pipeline's accuracy); rerunning with the same run_dir
+    # continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
+    backup_every_steps: int = 0
     keep_checkpoints: int = 2
 
 

@@ -78,7 +78,7 @@ def test_backup_off_writes_no_checkpoints(tmp_path):
 
 def test_datasets_without_a_step_stream_still_train_without_resume(tmp_path, caplog):
     from fmkeras.transfer import build_classifier
-    cfg = tiny_config(tmp_path, epochs=2)
+    cfg = tiny_config(tmp_path, epochs=2, backup_every_steps=2)  # asked for, but no stream to resume
     seed_everything(cfg.train)
     data = build_datasets(load_source(cfg.data), cfg.data, cfg.train.batch_size)
     data = dataclasses.replace(data, train_batches=None)  # e.g. a Datasets built by hand
