@@ -108,22 +108,8 @@ def tfds_text_source(name: str, data_dir: str = None, limit_train: int = None, l
                      download: bool = True, text_column: str = "text", label_column: str = "label") -> Source:
     """Loads a TFDS text dataset's train and test splits (its supervised keys, else the text columns)."""
     import tensorflow_datasets as tfds
-    from fmkeras.data.tfds_source import TFDS_HOST, _network_reachable, _not_prepared
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"unknown TFDS dataset {name!r} (see `tfds.list_builders()`)") from None
-    if not builder.is_prepared():
-        if not download:
-            raise _not_prepared(name, data_dir, "downloading is off (data.download=false)")
-        if not _network_reachable():
-            raise _not_prepared(name, data_dir, f"{TFDS_HOST} cannot be reached (offline?)")
-        try:
-            builder.download_and_prepare()
-        except Exception as err:  # noqa: BLE001 - any download failure becomes one actionable message
-            detail = str(err).splitlines()[0][:200] if str(err) else "no detail"
-            raise _not_prepared(name, data_dir, f"could not be downloaded ({type(err).__name__}: {detail})") from None
+    from fmkeras.data.tfds_source import prepared_builder
+    builder, data_dir = prepared_builder(name, data_dir, download)
     info = builder.info
     text_key, label_key = info.supervised_keys or (text_column, label_column)
     if text_key not in info.features or label_key not in info.features:

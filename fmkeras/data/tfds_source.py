@@ -52,21 +52,7 @@ def tfds_source(name: str, data_dir: str = None, limit_train: int = None, limit_
     download: bool. Download and prepare the dataset when it is not in `data_dir` yet.
     """
     import tensorflow_datasets as tfds
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"unknown TFDS dataset {name!r} (see `tfds.list_builders()`)") from None
-    if not builder.is_prepared():
-        if not download:
-            raise _not_prepared(name, data_dir, "downloading is off (data.download=false)")
-        if not _network_reachable():
-            raise _not_prepared(name, data_dir, f"{TFDS_HOST} cannot be reached (offline?)")
-        try:
-            builder.download_and_prepare()
-        except Exception as err:  # noqa: BLE001 - any download failure becomes one actionable message
-            detail = str(err).splitlines()[0][:200] if str(err) else "no detail"
-            raise _not_prepared(name, data_dir, f"could not be downloaded ({type(err).__name__}: {detail})") from None
+    builder, data_dir = prepared_builder(name, data_dir, download)
     info = builder.info
     if "image" not in info.features or "label" not in info.features:
         raise DataError(f"TFDS dataset {name!r} has no image+label features; it has: "
@@ -82,3 +68,24 @@ def tfds_source(name: str, data_dir: str = None, limit_train: int = None, limit_
     class_names = tuple(label.names) if hasattr(label, "names") else tuple(str(i) for i in range(label.num_classes))
     return Source(name=f"tfds:{name}", kind="arrays", class_names=class_names, x_train=x_train,
                   y_train=y_train, x_test=x_test, y_test=y_test, channels=int(x_train.shape[-1]))
+
+
+def prepared_builder(name: str, data_dir: str = None, download: bool = True) -> tuple:
+    """(TFDS builder for `name`, its data_dir), prepared; offline or unknown names raise DataError."""
+    import tensorflow_datasets as tfds
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(f"unknown TFDS dataset {name!r} (see `tfds.list_builders()`)") from None
+    if not builder.is_prepared():
+        if not download:
+            raise _not_prepared(name, data_dir, "downloading is off (data.download=false)")
+        if not _network_reachable():
+            raise _not_prepared(name, data_dir, f"{TFDS_HOST} cannot be reached (offline?)")
+        try:
+            builder.download_and_prepare()
+        except Exception as err:  # noqa: BLE001 - any download failure becomes one actionable message
+            detail = str(err).splitlines()[0][:200] if str(err) else "no detail"
+            raise _not_prepared(name, data_dir, f"could not be downloaded ({type(err).__name__}: {detail})") from None
+    return builder, data_dir
