@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import sys
 import time
 
@@ -65,6 +66,11 @@ def execute_notebook(path: str, output_path: str = None, small: bool = True, wor
     return notebook
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="default: every notebooks/NN_*.ipynb")
@@ -76,9 +82,11 @@ def main(argv=None) -> int:
         out = os.path.join(args.output_dir, os.path.basename(path)) if args.output_dir else path
         if args.output_dir:
             os.makedirs(args.output_dir, exist_ok=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu_seconds()
         execute_notebook(path, out, small=not args.full, workdir=args.workdir)
-        print(f"executed {os.path.basename(path)} in {time.perf_counter() - start:.0f} s -> {out}", flush=True)
+        # CPU seconds of the kernel (and what it started and waited for) say more than wall time on a shared machine.
+        print(f"executed {os.path.basename(path)} in {time.perf_counter() - start:.0f} s "
+              f"({_children_cpu_seconds() - cpu:.0f} CPU s) -> {out}", flush=True)
     return 0
 
 
