@@ -7,7 +7,8 @@ validation split when both exist). Every split must have the same class folders.
 Hidden files, other extensions and empty files are skipped by name; every remaining file is
 decoded once up front (file_check.py), so truncated or fake images are skipped and listed
 in `Source.skipped` (and the run report) rather than failing mid-epoch. A file whose header
-declares more than `max_pixels` pixels (a decompression bomb) is refused unread.
+declares more than `max_pixels` pixels (a decompression bomb) is refused unread, even with
+`check_files=False`.
 
 `bad_files="strict"` turns those skips into one DataError, raised before training starts,
 that names every unreadable image file (empty, truncated, corrupt, not an image, too large).
@@ -20,7 +21,7 @@ import os
 
 import numpy as np
 
-from fmkeras.data.file_check import DEFAULT_MAX_PIXELS, check_image_files
+from fmkeras.data.file_check import DEFAULT_MAX_PIXELS, check_image_files, oversized
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
@@ -98,15 +99,19 @@ def image_folder_source(directory: str, channels: int = 3, check_files: bool = T
     dirs = _split_dirs(directory)
     listed = {split: _list_split(path, skipped) for split, path in dirs.items() if path}
     _check_same_classes(dirs, listed)
+    all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
     if check_files:
-        all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
         good, bad = check_image_files(all_paths, max_pixels)
-        skipped.extend(bad)
-        start = 0
-        for split, (classes, paths, labels) in list(listed.items()):
-            keep = good[start:start + len(paths)]
-            start += len(paths)
-            listed[split] = (classes, paths[keep], labels[keep])
+    else:  # no decoding up front, but a bomb is still refused from its header (cheap, never decoded)
+        reasons = [oversized(str(path), max_pixels) for path in all_paths]
+        good = np.asarray([reason is None for reason in reasons], bool)
+        bad = [(str(path), reason) for path, reason in zip(all_paths, reasons) if reason]
+    skipped.extend(bad)
+    start = 0
+    for split, (classes, paths, labels) in list(listed.items()):
+        keep = good[start:start + len(paths)]
+        start += len(paths)
+        listed[split] = (classes, paths[keep], labels[keep])
     if bad_files == "strict":
         _refuse_bad_files(directory, skipped)
     classes, x_train, y_train = listed["train"]

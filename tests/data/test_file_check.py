@@ -149,3 +149,13 @@ def test_strict_mode_names_every_bad_file_in_one_error(tmp_path):
     # Lenient (the default): the same folder loads, odd files converted, bad ones listed.
     source = load_source(DataConfig(source=f"folder:{root}"))
     assert len(source.x_train) == 4 + len(ODD) and len(source.skipped) == 5
+
+
+def test_bomb_refused_from_header_even_without_the_decode_check(tmp_path):
+    from reliability.corrupt_corpus import bomb_png
+    root = write_png_folder(tmp_path / "imgs", classes=("a", "b"), per_class=2)
+    (root / "a" / "bomb.png").write_bytes(bomb_png(10000))
+    source = load_source(DataConfig(source=f"folder:{root}", check_files=False, max_image_pixels=50_000_000))
+    assert len(source.x_train) == 4
+    assert source.skipped == ((str(root / "a" / "bomb.png"), "header declares 10000x10000 pixels, more than "
+                               "data.max_image_pixels=50000000 (refused before decoding)"),)
