@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from reliability import corrupt_corpus, determinism, resume_chain, torn_files
-from reliability.__main__ import main
+from reliability.__main__ import main, scoreboard
 
 
 def test_scoreboard_runs_scenarios_and_reports_not_run(capsys, tmp_path):
@@ -17,6 +17,15 @@ def test_scoreboard_runs_scenarios_and_reports_not_run(capsys, tmp_path):
     assert board["torn_checkpoints_recovered"] == 50
     assert board["scenarios"]["weight_hashes"]["network_attempts"] == 0
     assert set(board["not_run"]) >= {"4", "5", "6"} and "3" not in board["not_run"]
+
+
+def test_scoreboard_counts_come_from_the_scenarios_never_assumed():
+    results = {"corrupt_corpus": {"ok": True, "crashes": 0, "skip": {"skipped_count": 12}},
+               "serve_a": {"ok": True, "requests_sent": 700, "5xx_count": 0},
+               "serve_b": {"ok": False, "requests_sent": 300, "5xx_count": 2, "crashes": 1, "bytes_lost": 5}}
+    board = scoreboard(results, 1.0)
+    assert (board["requests_sent"], board["5xx_count"], board["crashes"], board["bytes_lost"]) == (1000, 2, 1, 5)
+    assert board["corrupt_files_refused"] == 12 and board["scenarios_run"] == 3 and board["scenarios_passed"] == 2
 
 
 def test_torn_checkpoint_fuzz_always_loads_last_complete_state(tmp_path):
