@@ -14,8 +14,8 @@ convertible file: a CMYK JPEG, an animated GIF
 - `--set=data.bad_files=skip` (the default) must train on exactly the valid + convertible
   files (num_train + num_val in metrics.json) and list exactly the bad ones in `skipped`.
 
-Both must finish within `timeout` seconds and keep their peak RSS (ru_maxrss of that child,
-from os.wait4) under `rss_limit_mb`: the bombs are refused from their headers, never decoded.
+Both must finish within `timeout` seconds and keep their own peak RSS (VmHWM, see run_child)
+under `rss_limit_mb`: the bombs are refused from their headers, never decoded.
 
 Example:
     python -m reliability --only=corrupt_corpus
@@ -111,33 +111,48 @@ def write_corpus(root: str, classes: int, per_class: int, seed: int = 3) -> dict
     return written
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """The process's own peak RSS so far (VmHWM of its address space), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_child(args: list, timeout: float) -> dict:
     """Runs `python -m fmkeras <args>`; returns rc, wall seconds, the child's own peak RSS (MB), stderr.
 
-    os.wait4 gives the rusage of this one child (RUSAGE_CHILDREN would mix in earlier ones).
+    The peak is the child's VmHWM, polled every 50 ms (it only grows). Not ru_maxrss: on exec Linux
+    folds the spawning process's RSS high-water mark into the child's ru_maxrss, so a child spawned
+    by a harness holding TF (~1 GB) would report the harness's peak (measured: 962 MB for a child
+    whose own peak was 657 MB).
     """
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    started = time.monotonic()
+    started, peak, hung = time.monotonic(), 0.0, False
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "fmkeras", *args], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
-        hung = False
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            peak = max(peak, _peak_rss_mb(proc.pid))
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() - started > timeout:
                 hung = True
                 os.kill(proc.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(proc.pid, 0)
+                pid, status = os.waitpid(proc.pid, 0)
                 break
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     return {"rc": proc.returncode, "seconds": round(time.monotonic() - started, 1), "hung": hung,
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stderr": stderr}
+            "peak_rss_mb": round(peak, 1), "stderr": stderr}
 
 
 def tiny_config(root: str, epochs: int) -> dict:

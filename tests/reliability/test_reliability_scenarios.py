@@ -67,3 +67,11 @@ def test_corrupt_corpus_strict_fails_up_front_and_skip_trains_on_exactly_the_val
     assert skip["images_used"] == entry["expected_images_used"] == 2 * (12 + len(corrupt_corpus.CONVERTIBLE))
     assert skip["skipped_count"] == 12 and skip["skipped_match"] and skip["bombs_refused_from_header"] == 4
     assert entry["peak_rss_mb"] < entry["rss_limit_mb"] and not strict["hung"] and not skip["hung"]
+
+
+def test_child_peak_rss_is_the_childs_own_not_the_harness(tmp_path):
+    import numpy as np
+    ballast = np.ones((300, 2 ** 20), np.uint8)  # the harness holds >= 300 MB, as it does after TF scenarios
+    result = corrupt_corpus.run_child(["--helpfull"], timeout=60)
+    assert result["rc"] == 1 and not result["hung"] and ballast.sum() > 0
+    assert 5 < result["peak_rss_mb"] < 150, result["peak_rss_mb"]  # flags only: no TF imported
