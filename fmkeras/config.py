@@ -57,6 +57,10 @@ class DataConfig:
     directory path (with a '/', e.g. ./cache) for tf.data file caches that outlive the run.
     check_files: decode every file of an image folder once before training and skip (and
     report) the ones that fail, so no bad file can stop an epoch.
+    bad_files: what to do with image-folder files that cannot be read: `skip` (leave them out,
+    list them in metrics.json) or `strict` (fail before training with one error naming them all).
+    max_image_pixels: a file whose header declares more pixels is refused without decoding
+    (decompression bombs); the default is PIL's MAX_IMAGE_PIXELS.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -75,6 +79,8 @@ class DataConfig:
     # keep `labels_per_class` seeded, stratified training examples; flip a `label_noise` fraction of labels.
     labels_per_class: Optional[int] = None
     label_noise: float = 0.0
+    bad_files: str = "skip"
+    max_image_pixels: int = 89_478_485
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +300,7 @@ class RunConfig:
 
 CHOICES = {
     "data.cache": ("memory", "none"),
+    "data.bad_files": ("skip", "strict"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
     "data.augment.interpolation": ("bilinear", "nearest"),
     "model.head.pooling": ("avg", "max", "flatten"),
@@ -482,6 +489,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"`data.cache` must be memory, none or a directory path containing '/' (e.g. ./cache). "
                           f"Received: data.cache={d.cache!r}")
     _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
+    _check_choice("data.bad_files", d.bad_files)
+    _check_range("data.max_image_pixels", d.max_image_pixels, 1)
+    if d.bad_files == "strict" and not d.check_files:
+        raise ConfigError("`data.bad_files=strict` needs `data.check_files=true` (the up-front check finds the bad "
+                          "files). Received: data.check_files=False")
     _check_range("data.limit_train", d.limit_train, 1)
     _check_range("data.limit_test", d.limit_test, 1)
     _check_range("data.augment.rotation", a.rotation, 0.0, 180.0)
