@@ -11,14 +11,34 @@ import base64
 import binascii
 import json
 import re
+import zlib
 
 import numpy as np
 import tensorflow as tf
 
-from fmkeras.serve.status import FailedPrecondition, InvalidArgument
+from fmkeras.serve.status import FailedPrecondition, InvalidArgument, PayloadTooLarge, UnsupportedMediaType
 
 DEFAULT_SIGNATURE = "serving_default"
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def decode_body(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Undoes a `Content-Encoding` (identity or gzip), never inflating past `max_bytes` (gzip bombs)."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or identity")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as err:
+        raise InvalidArgument(f"gzip body is corrupt: {err}") from None
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"gzip body inflates past the limit of {max_bytes} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise InvalidArgument("gzip body is truncated or has trailing data")
+    return data
 
 
 def json_depth(body: bytes) -> int:
