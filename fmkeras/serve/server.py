@@ -165,7 +165,7 @@ class ModelServer(ThreadingHTTPServer):
 
     def _predict(self, match, body: bytes) -> dict:
         served = self._servable(match, match.group("name"))
-        request = load_json(body, self.cfg.max_json_depth)
+        request = load_json(body, self.cfg.max_json_depth, self.cfg.max_json_containers)
         signature, inputs, fmt = parse_predict(request, served.input_specs)
         for name, array in inputs.items():
             if array.dtype == object:
