@@ -44,7 +44,7 @@ def _b64_instances(*blobs) -> bytes:
     return json.dumps({"instances": [{"b64": base64.b64encode(b).decode()} for b in blobs]}).encode()
 
 
-def attacks(path: str) -> list:
+def attacks(path: str, gzip_bomb_mb: int = 1024) -> list:
     """(name, method, path, body, headers, allowed statuses)."""
     pixels = {"signature_name": "serve_pixels"}
     nested = b"[" * 100_000 + b"]" * 100_000
@@ -53,7 +53,8 @@ def attacks(path: str) -> list:
         ("deep_json_objects", "POST", path, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, None, {400}),
         ("oversized_content_length", "POST", path, b"", {"Content-Length": str(10 ** 12)}, {413}),
         ("content_length_garbage", "POST", path, b"", {"Content-Length": "12abc"}, {400}),
-        ("gzip_bomb_1gb", "POST", path, _gzip_bomb(1024), {"Content-Encoding": "gzip"}, {413}),
+        ("gzip_bomb", "POST", path, _gzip_bomb(gzip_bomb_mb), {"Content-Encoding": "gzip"}, {413}),
+        ("gzip_ok", "POST", path, gzip.compress(pixels_body(test_images(2))), {"Content-Encoding": "gzip"}, {200}),
         ("gzip_truncated", "POST", path, gzip.compress(b'{"instances": []}')[:-6], {"Content-Encoding": "gzip"},
          {400}),
         ("unsupported_encoding", "POST", path, b"x", {"Content-Encoding": "br"}, {415}),
@@ -133,7 +134,7 @@ def _slowloris(port: int, path: str, connections: int, interval: float, headers_
 
 
 def run(workdir: str, slow_connections: int = 16, good_requests_during_slowloris: int = 40,
-        rss_limit_mb: float = 200.0, timeout: float = 10.0) -> dict:
+        rss_limit_mb: float = 200.0, timeout: float = 10.0, gzip_bomb_mb: int = 1024) -> dict:
     """Sends every attack once (and a slowloris wave), checking answers, liveness and memory."""
     started = time.monotonic()
     base = os.path.join(workdir, "saved_models", "hostile")
@@ -150,7 +151,7 @@ def run(workdir: str, slow_connections: int = 16, good_requests_during_slowloris
                 outcome["failures"].append(f"warm-up request answered {status}: {data[:200]!r}")
         rss_before = server.rss_kb()
         rss_peak = rss_before
-        for name, method, url, body, headers, allowed in attacks(path):
+        for name, method, url, body, headers, allowed in attacks(path, gzip_bomb_mb):
             status, data, seconds = http_request(server.port, method, url, body, headers, timeout=timeout)
             outcome["requests_sent"] += 1
             rss_peak = max(rss_peak, server.rss_kb())

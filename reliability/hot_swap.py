@@ -3,8 +3,8 @@
 Clients predict continuously while
   v2 is exported with `export_saved_model` (temp dir + rename), then
   v3 is copied into `<base>/3/` by a slow copier, one file at a time in chunks, fmkeras.json
-     FIRST (so the three files the old completeness check looked at exist long before the
-     variables are whole).
+     FIRST, then variables.index, the variables and saved_model.pb last (so the three files the
+     old completeness check looked at exist long before the version is whole).
 Every answer must be 200 and equal (1e-5) to what exactly one complete version computes
 (Keras predict of v1, v2 or v3): never a mix or a partial model. The model status is polled
 throughout: no version may ever show a failed load (the server must not even try a partial
@@ -29,8 +29,11 @@ ATOL = 1e-5
 
 
 def slow_copy(source: str, target: str, seconds: float, first: str = "fmkeras.json"):
-    """Copies a version dir file by file (`first` first, then sorted), in 4 KiB chunks, taking ~`seconds`."""
-    files = sorted(os.path.relpath(os.path.join(r, f), source) for r, _, fs in os.walk(source) for f in fs)
+    """Copies a version dir file by file in 4 KiB chunks, taking ~`seconds`: `first`, then the rest in
+    reverse name order (variables.index before variables.data, both before saved_model.pb), so every
+    file the server could check for exists while others are still missing or half written."""
+    files = sorted((os.path.relpath(os.path.join(r, f), source) for r, _, fs in os.walk(source) for f in fs),
+                   reverse=True)
     files.sort(key=lambda f: f != first)
     chunks = sum(max(1, -(-os.path.getsize(os.path.join(source, f)) // 4096)) for f in files)
     pause = seconds / chunks
