@@ -26,7 +26,7 @@ SCENARIOS = {
     "hostile_http": ("4", {"slow_connections": 32, "good_requests_during_slowloris": 200, "gzip_bomb_mb": 1024},
                      {"slow_connections": 8, "good_requests_during_slowloris": 20, "gzip_bomb_mb": 64}),
     "overload_soak": ("5", {"soak_seconds": 120.0, "overload_seconds": 60.0},
-                      {"soak_seconds": 5.0, "overload_seconds": 3.0, "warmup_seconds": 1.5}),
+                      {"soak_seconds": 4.0, "overload_seconds": 2.5, "warmup_seconds": 1.0}),
     "hot_swap": ("6", {"swaps": 2, "copy_seconds": 10.0}, {"swaps": 1, "copy_seconds": 2.0, "clients": 2}),
     "server_sigterm": ("10 (server)", {"in_flight": 8, "grace_seconds": 10.0}, {"in_flight": 3, "grace_seconds": 5.0}),
 }

@@ -43,4 +43,5 @@ def test_different_seed_changes_weights_and_savedmodel_matches_keras(tmp_path):
     entry = determinism.run(str(tmp_path), repeat_same_seed=False)
     assert entry["other_seed_changes_weights"] and entry["same_argmax"]
     assert entry["max_abs_diff_pixels"] <= 1e-6 and entry["max_abs_diff_png"] <= 1e-6, entry
+    assert entry["max_abs_diff_rest_pixels"] <= 1e-6 and entry["max_abs_diff_rest_png"] <= 1e-6, entry
     assert os.path.isfile(os.path.join(str(tmp_path), "seed1_a", "model.keras.sha256"))
