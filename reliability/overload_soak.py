@@ -29,7 +29,7 @@ def drive(port: int, path: str, bodies: list, clients: int, seconds: float, time
         conn, mine, i = Connection(port, timeout), [], index
         while not stop.is_set():
             status, data, took = conn.send("POST", path, bodies[i % len(bodies)])
-            mine.append((status, took, has_traceback(data)))
+            mine.append((status, took, has_traceback(data) if status is not None else data.decode()[:200]))
             i += 1
         conn.close()
         with lock:
@@ -59,7 +59,8 @@ def _phase(results: list, seconds: float) -> dict:
             "p99_429_ms": round(percentile(shed, 99) * 1000, 1),
             "5xx": sum(1 for s, _, _ in results if s is not None and s >= 500),
             "connection_errors": sum(1 for s, _, _ in results if s is None),
-            "tracebacks": sum(1 for _, _, tb in results if tb)}
+            "connection_error_samples": sorted({err for s, _, err in results if s is None})[:3],
+            "tracebacks": sum(1 for s, _, tb in results if s is not None and tb)}
 
 
 def run(workdir: str, capacity: int = 8, soak_seconds: float = 60.0, overload_seconds: float = 30.0,

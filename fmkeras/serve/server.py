@@ -43,6 +43,7 @@ class ModelServer(ThreadingHTTPServer):
     """Serves one model's versions; `serve_forever()` until `shutdown()`, then `close()`."""
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog; socketserver's 5 drops SYNs when many clients connect at once
 
     def __init__(self, cfg: ServeConfig, store: ModelStore = None):
         self.cfg = cfg
