@@ -206,6 +206,12 @@ class ServeConfig:
     most this many images, waiting at most this long for more to arrive.
     max_image_pixels: encoded images whose header claims more pixels are refused (decompression bombs).
     max_connections: open connections beyond this get HTTP 503 and are closed.
+    max_inflight: predict requests handled at once; more get an immediate HTTP 429 (bounded queue).
+    read_timeout_seconds: a request (headers and body) must arrive within this long, else HTTP 408 and
+    the connection is closed (slowloris); also how long an idle keep-alive connection is kept.
+    shutdown_grace_seconds: on SIGTERM, how long in-flight requests may take before the server exits.
+    max_json_containers: bodies with more JSON arrays/objects are refused before parsing (each costs
+    ~60 bytes of Python memory: 9 MB of "[[[0]]]," would otherwise take ~370 MB to parse).
     """
     model_base_path: Optional[str] = None
     model_name: Optional[str] = None
@@ -223,6 +229,10 @@ class ServeConfig:
     batch_timeout_ms: float = 2.0
     max_queue: int = 256
     request_timeout_seconds: float = 30.0
+    max_inflight: int = 32
+    max_json_containers: int = 1_000_000
+    read_timeout_seconds: float = 30.0
+    shutdown_grace_seconds: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -580,9 +590,9 @@ def validate_serve(s: ServeConfig) -> ServeConfig:
     """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
     _check_range("serve.port", s.port, 0, 65535)
     for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
-                 "batch_max_size", "max_queue"):
+                 "batch_max_size", "max_queue", "max_inflight", "max_json_containers"):
         _check_range(f"serve.{name}", getattr(s, name), 1)
-    for name in ("poll_seconds", "request_timeout_seconds"):
+    for name in ("poll_seconds", "request_timeout_seconds", "read_timeout_seconds", "shutdown_grace_seconds"):
         _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)
     _check_range("serve.batch_timeout_ms", s.batch_timeout_ms, 0.0)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.versions):

@@ -16,7 +16,7 @@ def test_scoreboard_runs_scenarios_and_reports_not_run(capsys, tmp_path):
     assert board["crashes"] == 0 and board["bytes_lost"] == 0
     assert board["torn_checkpoints_recovered"] == 50
     assert board["scenarios"]["weight_hashes"]["network_attempts"] == 0
-    assert set(board["not_run"]) >= {"4", "5", "6"} and "3" not in board["not_run"]
+    assert not board["not_run"]
 
 
 def test_scoreboard_counts_come_from_the_scenarios_never_assumed():
@@ -52,6 +52,7 @@ def test_different_seed_changes_weights_and_savedmodel_matches_keras(tmp_path):
     entry = determinism.run(str(tmp_path), repeat_same_seed=False)
     assert entry["other_seed_changes_weights"] and entry["same_argmax"]
     assert entry["max_abs_diff_pixels"] <= 1e-6 and entry["max_abs_diff_png"] <= 1e-6, entry
+    assert entry["max_abs_diff_rest_pixels"] <= 1e-6 and entry["max_abs_diff_rest_png"] <= 1e-6, entry
     assert os.path.isfile(os.path.join(str(tmp_path), "seed1_a", "model.keras.sha256"))
 
 
