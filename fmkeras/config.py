@@ -271,10 +271,10 @@ class TextConfig:
     token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
     vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
     # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
-    # Wide & deep: a bag-of-ngrams view of the whole text (`TextVectorization(output_mode=wide)` over word
-    # 1..`wide_ngrams`-grams, at most `wide_max_tokens`, L2-normalized) concatenated with the pooled
-    # backbone features before the head, so the classifier sees every word and bigram as well as the
-    # Transformer's contextual features. "none" = the Transformer alone.
+    # Wide & deep: "tf_idf" adds a bag-of-n-grams view of the whole text (`TextVectorization(output_mode=
+    # "tf_idf")` over word 1..`wide_ngrams`-grams, at most `wide_max_tokens`, learned from the training
+    # split) joined with the pooled backbone features at the output layer, so the classifier weighs every
+    # word and bigram directly as well as the Transformer's contextual features. "none" = Transformer only.
     wide: str = "none"
     wide_ngrams: int = 2
     wide_max_tokens: int = 50000
