@@ -8,6 +8,7 @@ from fmkeras.config import HeadConfig, ModelConfig, RunConfig, TextConfig, apply
 from fmkeras.errors import ConfigError
 from fmkeras.export.text_saved_model import export_text_saved_model
 from fmkeras.transfer import build_text_classifier
+from fmkeras.transfer.safe_load import UnsafeModelError, check_config, load_keras_model
 from fmkeras.transfer.text_classifier import WIDE_VECTORIZER_LAYER, lower_and_split_punctuation
 
 TINY = {"size": "tiny", "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32}
@@ -32,7 +33,8 @@ def test_split_punctuation_keeps_hyphenated_words_apart():
 
 def test_wide_branch_holds_ngrams_and_round_trips_through_keras_and_saved_model(tmp_path):
     texts = ["chess game for two", "network proxy daemon", "sound mixer", "plot science data"] * 4
-    model = _model(TextConfig(sequence_length=4, wide="tf_idf", wide_ngrams=2), texts, num_classes=4)
+    model = _model(TextConfig(sequence_length=4, wide="tf_idf", wide_ngrams=2,
+                              standardize="lower_and_split_punctuation"), texts, num_classes=4)
     wide = model.get_layer(WIDE_VECTORIZER_LAYER)
     assert "chess game" in wide.get_vocabulary() and "network proxy" in wide.get_vocabulary()
     # head input = pooled Transformer features (dim 16) + one value per n-gram in the wide vocabulary
@@ -40,8 +42,12 @@ def test_wide_branch_holds_ngrams_and_round_trips_through_keras_and_saved_model(
     x = tf.constant(["chess proxy", "sound data plot"])
     expected = model(x).numpy()
     model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    # fmkeras' inspected loader (what `fmkeras evaluate` uses) accepts the registered standardize function
+    loaded = load_keras_model(str(tmp_path / "m.keras"))
     np.testing.assert_allclose(loaded(x).numpy(), expected, atol=1e-6)
+    unknown = {"module": "builtins", "class_name": "function", "config": "fmkeras>not_registered"}
+    with pytest.raises(UnsafeModelError, match="refused function reference"):
+        check_config({"standardize": unknown}, "m.keras")
     _, path = export_text_saved_model(model, str(tmp_path / "sm"), ["a", "b", "c", "d"])
     served = tf.saved_model.load(path).signatures["serving_default"](text=x)
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
