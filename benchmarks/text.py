@@ -36,8 +36,9 @@ from fmkeras.data.text import load_text_source  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 from fmkeras.recipes import load_recipe  # noqa: E402
 
-# Wide enough that the best C is inside the grid on this data (val accuracy peaks at C=100 and falls at 1000).
-C_GRID = (1.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+# Brackets the best C on this data: validation accuracy 0.796 / 0.827 / 0.827 / 0.834 / 0.830 / 0.827 at
+# C = 1 / 10 / 30 / 100 / 300 / 1000 (measured 2026-11-23); C=1000 is left out because it is the slowest fit.
+C_GRID = (1.0, 10.0, 30.0, 100.0, 300.0)
 RECIPE = "text_debian"
 
 
