@@ -287,6 +287,13 @@ class TextConfig:
     token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
     vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
     # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
+    # Wide & deep: "tf_idf" adds a bag-of-n-grams view of the whole text (`TextVectorization(output_mode=
+    # "tf_idf")` over word 1..`wide_ngrams`-grams, at most `wide_max_tokens`, learned from the training
+    # split) joined with the pooled backbone features at the output layer, so the classifier weighs every
+    # word and bigram directly as well as the Transformer's contextual features. "none" = Transformer only.
+    wide: str = "none"
+    wide_ngrams: int = 2
+    wide_max_tokens: int = 50000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,7 +327,9 @@ CHOICES = {
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
     "tune.algorithm": ("random", "bayesian", "hyperband"),
-    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
+    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none",
+                         "lower_and_split_punctuation"),
+    "text.wide": ("none", "tf_idf"),
     "train.adversarial": ("none", "fgsm", "pgd"),
     "train.loss": ("crossentropy", "symmetric", "bootstrap"),
     "pretrain.method": ("simclr", "supervised"),
@@ -559,6 +568,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
     _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
     _check_choice("text.standardize", cfg.text.standardize)
+    _check_choice("text.wide", cfg.text.wide)
+    _check_range("text.wide_ngrams", cfg.text.wide_ngrams, 1, 3)
+    _check_range("text.wide_max_tokens", cfg.text.wide_max_tokens, 3)
     _check_range("data.labels_per_class", d.labels_per_class, 1)
     _check_range("data.label_noise", d.label_noise, 0.0, 0.9)
     _check_choice("train.adversarial", t.adversarial)
