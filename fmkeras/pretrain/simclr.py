@@ -61,12 +61,20 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple) -> keras.Model:
     return keras.Model(inputs, features, name=f"{cfg.backbone}_encoder")
 
 
-def build_projection_head(input_dim: int, units: tuple) -> keras.Model:
-    """MLP: Dense(ReLU) for every hidden width, then a linear Dense of the last width."""
+def build_projection_head(input_dim: int, units: tuple, batch_norm: bool = False) -> keras.Model:
+    """MLP: Dense(ReLU) for every hidden width, then a linear Dense of the last width.
+
+    With `batch_norm`, every hidden layer is Dense -> BatchNormalization -> ReLU (SimCLR's head).
+    """
     inputs = keras.Input((input_dim,), name="features")
     x = inputs
     for i, width in enumerate(units[:-1], start=1):
-        x = keras.layers.Dense(width, activation="relu", name=f"projection_dense{i}")(x)
+        if batch_norm:
+            x = keras.layers.Dense(width, use_bias=False, name=f"projection_dense{i}")(x)
+            x = keras.layers.BatchNormalization(name=f"projection_bn{i}")(x)
+            x = keras.layers.ReLU(name=f"projection_relu{i}")(x)
+        else:
+            x = keras.layers.Dense(width, activation="relu", name=f"projection_dense{i}")(x)
     outputs = keras.layers.Dense(units[-1], name="projection")(x)
     return keras.Model(inputs, outputs, name="projection_head")
 
