@@ -122,3 +122,10 @@ def test_projection_head_batch_norm_option():
     assert not any(isinstance(l, keras.layers.BatchNormalization) for l in plain.layers)
     assert [l.name for l in normed.layers if isinstance(l, keras.layers.BatchNormalization)] == ["projection_bn1"]
     assert normed.output_shape == plain.output_shape == (None, 4)
+
+
+def test_encoder_pooling_follows_the_option():
+    from fmkeras.pretrain.simclr import build_encoder
+    cfg = ModelConfig(backbone="cnn", backbone_options={"filters": (4, 8)})
+    assert build_encoder(cfg, (16, 16, 1)).output_shape == (None, 8)
+    assert build_encoder(cfg, (16, 16, 1), "flatten").output_shape == (None, 4 * 4 * 8)
