@@ -93,8 +93,8 @@ def low_label_budget(args) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pretrain-epochs", type=int, default=12, help="maximum; the cosine schedule spans it")
-    parser.add_argument("--pretrain-minutes", type=float, default=24.0, help="stop pretraining before this")
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="maximum; the cosine schedule spans it")
+    parser.add_argument("--pretrain-minutes", type=float, default=21.0, help="stop pretraining before this")
     parser.add_argument("--pretrain-lr", type=float, default=2e-3)
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--filters", type=lambda s: tuple(int(v) for v in s.split(",")), default=(32, 64, 128))
