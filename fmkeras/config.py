@@ -169,7 +169,7 @@ class PretrainConfig:
     batch_size: int = 256
     learning_rate: float = 2e-3
     temperature: float = 0.2
-    projection_units: tuple = (128, 64)
+    projection_units: tuple = (256, 128)
     crop_min_scale: float = 0.3
     horizontal_flip: bool = True
     brightness: float = 0.3
