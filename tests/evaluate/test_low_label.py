@@ -59,6 +59,7 @@ def test_lowlabel_cli_with_dashed_flag_writes_report(tmp_path, capsys, backbone_
     assert '"scratch"' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_staged_finetune_probes_first_and_every_mode_gets_the_same_epochs(tmp_path, backbone_file):
     from fmkeras.config import FinetuneConfig
     cfg = dataclasses.replace(_cfg(tmp_path), finetune=FinetuneConfig(freeze_backbone=True, epochs=1,
