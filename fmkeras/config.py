@@ -166,18 +166,25 @@ class PretrainConfig:
     SimCLR views: a random resized crop keeping `crop_min_scale`..1 of the area, then random horizontal
     flips, `brightness` and `contrast` jitter; NT-Xent loss at `temperature` on a projection head of
     `projection_units` (hidden, output). output: the backbone `.keras` file (default <run_dir>/backbone.keras).
+    projection_batch_norm: BatchNormalization after every hidden projection Dense (as in SimCLR).
+    erase_prob: chance that each view gets a random rectangle (up to `erase_max_area` of the image) filled with
+    uniform noise (random erasing); noise_stddev: gaussian pixel noise (in [0, 255] units) added to each view.
     """
     method: str = "simclr"
     epochs: int = 5
     batch_size: int = 256
     learning_rate: float = 2e-3
     temperature: float = 0.2
-    projection_units: tuple = (128, 64)
+    projection_units: tuple = (256, 128)
     crop_min_scale: float = 0.3
     horizontal_flip: bool = True
     brightness: float = 0.3
     contrast: float = 0.4
     output: Optional[str] = None
+    projection_batch_norm: bool = True
+    erase_prob: float = 0.0
+    erase_max_area: float = 0.25
+    noise_stddev: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -586,6 +593,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("pretrain.crop_min_scale", p.crop_min_scale, 0.0, 1.0, low_open=True)
     _check_range("pretrain.brightness", p.brightness, 0.0, 0.9)
     _check_range("pretrain.contrast", p.contrast, 0.0, 0.9)
+    _check_range("pretrain.erase_prob", p.erase_prob, 0.0, 1.0)
+    _check_range("pretrain.erase_max_area", p.erase_max_area, 0.0, 1.0, low_open=True)
+    _check_range("pretrain.noise_stddev", p.noise_stddev, 0.0, 255.0)
     if not p.projection_units or not all(isinstance(u, int) and u > 0 for u in p.projection_units):
         raise ConfigError(f"`pretrain.projection_units` must be positive integers (hidden..., output). "
                           f"Received: pretrain.projection_units={p.projection_units!r}")
