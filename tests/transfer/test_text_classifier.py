@@ -60,6 +60,7 @@ def _train(model, texts, labels, epochs):
     return model.fit(ds, epochs=epochs, verbose=0).history["accuracy"][-1]
 
 
+@pytest.mark.slow  # 14-24 s on the shared 2-core machine
 def test_wide_branch_sees_words_beyond_the_transformers_sequence_length():
     # The label is the LAST word; the Transformer only sees the first 2 tokens (identical filler),
     # so only the bag-of-words branch can learn it.
