@@ -57,6 +57,10 @@ class DataConfig:
     directory path (with a '/', e.g. ./cache) for tf.data file caches that outlive the run.
     check_files: decode every file of an image folder once before training and skip (and
     report) the ones that fail, so no bad file can stop an epoch.
+    bad_files: what to do with image-folder files that cannot be read: `skip` (leave them out,
+    list them in metrics.json) or `strict` (fail before training with one error naming them all).
+    max_image_pixels: a file whose header declares more pixels is refused without decoding
+    (decompression bombs); the default is PIL's MAX_IMAGE_PIXELS.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -75,6 +79,8 @@ class DataConfig:
     # keep `labels_per_class` seeded, stratified training examples; flip a `label_noise` fraction of labels.
     labels_per_class: Optional[int] = None
     label_noise: float = 0.0
+    bad_files: str = "skip"
+    max_image_pixels: int = 89_478_485
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,18 +166,25 @@ class PretrainConfig:
     SimCLR views: a random resized crop keeping `crop_min_scale`..1 of the area, then random horizontal
     flips, `brightness` and `contrast` jitter; NT-Xent loss at `temperature` on a projection head of
     `projection_units` (hidden, output). output: the backbone `.keras` file (default <run_dir>/backbone.keras).
+    projection_batch_norm: BatchNormalization after every hidden projection Dense (as in SimCLR).
+    erase_prob: chance that each view gets a random rectangle (up to `erase_max_area` of the image) filled with
+    uniform noise (random erasing); noise_stddev: gaussian pixel noise (in [0, 255] units) added to each view.
     """
     method: str = "simclr"
     epochs: int = 5
     batch_size: int = 256
     learning_rate: float = 2e-3
     temperature: float = 0.2
-    projection_units: tuple = (128, 64)
+    projection_units: tuple = (256, 128)
     crop_min_scale: float = 0.3
     horizontal_flip: bool = True
     brightness: float = 0.3
     contrast: float = 0.4
     output: Optional[str] = None
+    projection_batch_norm: bool = True
+    erase_prob: float = 0.0
+    erase_max_area: float = 0.25
+    noise_stddev: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +213,12 @@ class ServeConfig:
     most this many images, waiting at most this long for more to arrive.
     max_image_pixels: encoded images whose header claims more pixels are refused (decompression bombs).
     max_connections: open connections beyond this get HTTP 503 and are closed.
+    max_inflight: predict requests handled at once; more get an immediate HTTP 429 (bounded queue).
+    read_timeout_seconds: a request (headers and body) must arrive within this long, else HTTP 408 and
+    the connection is closed (slowloris); also how long an idle keep-alive connection is kept.
+    shutdown_grace_seconds: on SIGTERM, how long in-flight requests may take before the server exits.
+    max_json_containers: bodies with more JSON arrays/objects are refused before parsing (each costs
+    ~60 bytes of Python memory: 9 MB of "[[[0]]]," would otherwise take ~370 MB to parse).
     """
     model_base_path: Optional[str] = None
     model_name: Optional[str] = None
@@ -217,6 +236,10 @@ class ServeConfig:
     batch_timeout_ms: float = 2.0
     max_queue: int = 256
     request_timeout_seconds: float = 30.0
+    max_inflight: int = 32
+    max_json_containers: int = 1_000_000
+    read_timeout_seconds: float = 30.0
+    shutdown_grace_seconds: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +294,13 @@ class TextConfig:
     token_dropout: float = 0.0  # training only: each token becomes out-of-vocabulary with this probability
     vocabulary: Optional[str] = None  # a vocabulary file (one token a line) instead of learning one, e.g. the
     # vocabulary.txt written beside a pretrained text backbone (model.weights) so token ids match
+    # Wide & deep: "tf_idf" adds a bag-of-n-grams view of the whole text (`TextVectorization(output_mode=
+    # "tf_idf")` over word 1..`wide_ngrams`-grams, at most `wide_max_tokens`, learned from the training
+    # split) joined with the pooled backbone features at the output layer, so the classifier weighs every
+    # word and bigram directly as well as the Transformer's contextual features. "none" = Transformer only.
+    wide: str = "none"
+    wide_ngrams: int = 2
+    wide_max_tokens: int = 50000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +324,7 @@ class RunConfig:
 
 CHOICES = {
     "data.cache": ("memory", "none"),
+    "data.bad_files": ("skip", "strict"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
     "data.augment.interpolation": ("bilinear", "nearest"),
     "model.head.pooling": ("avg", "max", "flatten"),
@@ -303,7 +334,9 @@ CHOICES = {
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
     "tune.algorithm": ("random", "bayesian", "hyperband"),
-    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
+    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none",
+                         "lower_and_split_punctuation"),
+    "text.wide": ("none", "tf_idf"),
     "train.adversarial": ("none", "fgsm", "pgd"),
     "train.loss": ("crossentropy", "symmetric", "bootstrap"),
     "pretrain.method": ("simclr", "supervised"),
@@ -482,6 +515,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"`data.cache` must be memory, none or a directory path containing '/' (e.g. ./cache). "
                           f"Received: data.cache={d.cache!r}")
     _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
+    _check_choice("data.bad_files", d.bad_files)
+    _check_range("data.max_image_pixels", d.max_image_pixels, 1)
+    if d.bad_files == "strict" and not d.check_files:
+        raise ConfigError("`data.bad_files=strict` needs `data.check_files=true` (the up-front check finds the bad "
+                          "files). Received: data.check_files=False")
     _check_range("data.limit_train", d.limit_train, 1)
     _check_range("data.limit_test", d.limit_test, 1)
     _check_range("data.augment.rotation", a.rotation, 0.0, 180.0)
@@ -537,6 +575,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("text.ngrams", cfg.text.ngrams, 1, 3)
     _check_range("text.token_dropout", cfg.text.token_dropout, 0.0, 0.9)
     _check_choice("text.standardize", cfg.text.standardize)
+    _check_choice("text.wide", cfg.text.wide)
+    _check_range("text.wide_ngrams", cfg.text.wide_ngrams, 1, 3)
+    _check_range("text.wide_max_tokens", cfg.text.wide_max_tokens, 3)
     _check_range("data.labels_per_class", d.labels_per_class, 1)
     _check_range("data.label_noise", d.label_noise, 0.0, 0.9)
     _check_choice("train.adversarial", t.adversarial)
@@ -552,6 +593,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("pretrain.crop_min_scale", p.crop_min_scale, 0.0, 1.0, low_open=True)
     _check_range("pretrain.brightness", p.brightness, 0.0, 0.9)
     _check_range("pretrain.contrast", p.contrast, 0.0, 0.9)
+    _check_range("pretrain.erase_prob", p.erase_prob, 0.0, 1.0)
+    _check_range("pretrain.erase_max_area", p.erase_max_area, 0.0, 1.0, low_open=True)
+    _check_range("pretrain.noise_stddev", p.noise_stddev, 0.0, 255.0)
     if not p.projection_units or not all(isinstance(u, int) and u > 0 for u in p.projection_units):
         raise ConfigError(f"`pretrain.projection_units` must be positive integers (hidden..., output). "
                           f"Received: pretrain.projection_units={p.projection_units!r}")
@@ -568,9 +612,9 @@ def validate_serve(s: ServeConfig) -> ServeConfig:
     """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
     _check_range("serve.port", s.port, 0, 65535)
     for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
-                 "batch_max_size", "max_queue"):
+                 "batch_max_size", "max_queue", "max_inflight", "max_json_containers"):
         _check_range(f"serve.{name}", getattr(s, name), 1)
-    for name in ("poll_seconds", "request_timeout_seconds"):
+    for name in ("poll_seconds", "request_timeout_seconds", "read_timeout_seconds", "shutdown_grace_seconds"):
         _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)
     _check_range("serve.batch_timeout_ms", s.batch_timeout_ms, 0.0)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.versions):

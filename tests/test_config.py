@@ -67,3 +67,15 @@ def test_parse_override_requires_equals():
     assert parse_override("train.epochs=3") == ("train.epochs", "3")
     with pytest.raises(ConfigError, match="section.field=value"):
         parse_override("train.epochs")
+
+
+def test_bad_files_and_max_image_pixels_are_validated_and_settable():
+    from fmkeras.config import validate
+    cfg = apply_overrides(RunConfig(), {"data.bad_files": "strict", "data.max_image_pixels": "1000"})
+    assert validate(cfg).data.bad_files == "strict" and cfg.data.max_image_pixels == 1000
+    with pytest.raises(ConfigError, match=r"`data.bad_files` must be one of skip, strict. Received: data.bad_files='x'"):
+        validate(apply_overrides(RunConfig(), {"data.bad_files": "x"}))
+    with pytest.raises(ConfigError, match=r"data.max_image_pixels"):
+        validate(apply_overrides(RunConfig(), {"data.max_image_pixels": "0"}))
+    with pytest.raises(ConfigError, match=r"`data.bad_files=strict` needs `data.check_files=true`"):
+        validate(apply_overrides(RunConfig(), {"data.bad_files": "strict", "data.check_files": "false"}))

@@ -6,7 +6,14 @@ validation split when both exist). Every split must have the same class folders.
 
 Hidden files, other extensions and empty files are skipped by name; every remaining file is
 decoded once up front (file_check.py), so truncated or fake images are skipped and listed
-in `Source.skipped` (and the run report) rather than failing mid-epoch.
+in `Source.skipped` (and the run report) rather than failing mid-epoch. A file whose header
+declares more than `max_pixels` pixels (a decompression bomb) is refused unread, even with
+`check_files=False`.
+
+`bad_files="strict"` turns those skips into one DataError, raised before training starts,
+that names every unreadable image file (empty, truncated, corrupt, not an image, too large).
+Files ignored by name (hidden files, other extensions) are never errors. Convertible files
+(CMYK JPEG, grayscale/16-bit/alpha PNG, animated GIF: first frame) are valid in both modes.
 """
 from __future__ import annotations
 
@@ -14,11 +21,13 @@ import os
 
 import numpy as np
 
-from fmkeras.data.file_check import check_image_files
+from fmkeras.data.file_check import DEFAULT_MAX_PIXELS, check_image_files, oversized
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+BAD_FILE_MODES = ("skip", "strict")
+_NOT_IMAGES = ("hidden file", "not an image extension")  # skipped by name: never an error
 
 
 def _list_split(directory: str, skipped: list) -> tuple:
@@ -63,23 +72,48 @@ def _check_same_classes(dirs: dict, listed: dict):
                             f"{dirs[split]} ({', '.join(listed[split][0])})")
 
 
-def image_folder_source(directory: str, channels: int = 3, check_files: bool = True) -> Source:
-    """Lists an image folder's files and labels, decoding each once to skip bad files (`check_files`)."""
+def _refuse_bad_files(directory: str, skipped: list):
+    """bad_files=strict: one error naming every unreadable image file, or nothing."""
+    bad = [(path, reason) for path, reason in skipped if reason not in _NOT_IMAGES]
+    if bad:
+        listing = "; ".join(f"{path} ({reason})" for path, reason in bad)
+        raise DataError(f"image folder {directory} has {len(bad)} unreadable image file(s) and data.bad_files=strict "
+                        f"(set data.bad_files=skip to train without them): {listing}")
+
+
+def image_folder_source(directory: str, channels: int = 3, check_files: bool = True, bad_files: str = "skip",
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Source:
+    """Lists an image folder's files and labels, decoding each once to skip bad files (`check_files`).
+
+    bad_files: "skip" leaves unreadable files out and lists them in `Source.skipped`; "strict"
+        raises one DataError naming all of them instead.
+    max_pixels: files whose header declares more pixels are refused without decoding.
+    """
+    if bad_files not in BAD_FILE_MODES:
+        raise DataError(f"bad_files must be one of {', '.join(BAD_FILE_MODES)}. Received: bad_files={bad_files!r}")
+    if bad_files == "strict" and not check_files:
+        raise DataError("bad_files=strict needs check_files=True (only the up-front check finds unreadable files)")
     if not os.path.isdir(directory):
         raise DataError(f"image folder not found: {directory}")
     skipped: list = []
     dirs = _split_dirs(directory)
     listed = {split: _list_split(path, skipped) for split, path in dirs.items() if path}
     _check_same_classes(dirs, listed)
+    all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
     if check_files:
-        all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
-        good, bad = check_image_files(all_paths)
-        skipped.extend(bad)
-        start = 0
-        for split, (classes, paths, labels) in list(listed.items()):
-            keep = good[start:start + len(paths)]
-            start += len(paths)
-            listed[split] = (classes, paths[keep], labels[keep])
+        good, bad = check_image_files(all_paths, max_pixels)
+    else:  # no decoding up front, but a bomb is still refused from its header (cheap, never decoded)
+        reasons = [oversized(str(path), max_pixels) for path in all_paths]
+        good = np.asarray([reason is None for reason in reasons], bool)
+        bad = [(str(path), reason) for path, reason in zip(all_paths, reasons) if reason]
+    skipped.extend(bad)
+    start = 0
+    for split, (classes, paths, labels) in list(listed.items()):
+        keep = good[start:start + len(paths)]
+        start += len(paths)
+        listed[split] = (classes, paths[keep], labels[keep])
+    if bad_files == "strict":
+        _refuse_bad_files(directory, skipped)
     classes, x_train, y_train = listed["train"]
     if len(x_train) == 0:
         raise DataError(f"image folder {dirs['train']} has class folders but no readable image files")

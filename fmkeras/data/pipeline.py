@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
+from fmkeras.data.cache_files import claim_cache_prefix
 from fmkeras.data.decode import load_uint8, resize_uint8, to_channels
 from fmkeras.data.mix import mix_batch, uses_mixing
 from fmkeras.data.labels import noisy_labels, per_class_indices
@@ -107,7 +108,8 @@ def _cache(ds: tf.data.Dataset, cfg: DataConfig, key: str) -> tf.data.Dataset:
     if cfg.cache == "memory":
         return ds.cache()
     os.makedirs(cfg.cache, exist_ok=True)
-    return ds.cache(os.path.join(cfg.cache, key))
+    path = claim_cache_prefix(os.path.join(cfg.cache, key))  # clears what a killed run left behind
+    return ds.cache(path) if path else ds.cache()
 
 
 def _cache_key(source: Source, x, shape: tuple, split: str) -> str:

@@ -4,7 +4,12 @@ Every mode trains the same classifier config on the same `data.labels_per_class`
 same `train` budget and reports test accuracy; only the backbone's start and trainability differ:
 - scratch:  random init, everything trained;
 - probe:    pretrained backbone frozen, a linear head (pooling -> softmax) trained on its features;
-- finetune: pretrained backbone, everything trained.
+- finetune: pretrained backbone, everything trained. With `finetune.epochs` > 0 this is staged
+  (fmkeras.transfer.finetune.fit_stages): `train.epochs` with the backbone frozen when
+  `finetune.freeze_backbone` (a linear probe first: LP-FT), then `finetune.epochs` with the backbone
+  unfrozen at `finetune.learning_rate` (BatchNorm frozen while `finetune.freeze_batchnorm`).
+Scratch and probe then train for `train.epochs + finetune.epochs` epochs, so every mode gets the same
+number of epochs over the same labelled images with the same augmentation.
 
 Example:
     report = compare_low_label(cfg, weights="runs/pretrain/backbone.keras", modes=("scratch", "finetune"))
@@ -23,6 +28,7 @@ from fmkeras.errors import ConfigError
 from fmkeras.evaluate.report import write_json
 from fmkeras.train import fit, seed_everything
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
+from fmkeras.transfer.finetune import fit_stages
 
 MODES = ("scratch", "probe", "finetune")
 # A few hundred labels make ~10 steps per epoch: BatchNorm's default 0.99 moving average would lag ~100
@@ -61,13 +67,18 @@ def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str
     if mode == "probe":
         model.get_layer(BACKBONE_LAYER).trainable = False  # BatchNorm then runs in inference mode too
     set_batchnorm_momentum(model, LOW_LABEL_BN_MOMENTUM)
-    result = fit(model, data, cfg.train, os.path.join(run_dir, mode))
+    mode_dir = os.path.join(run_dir, mode)
+    if mode == "finetune" and cfg.finetune.epochs:
+        result = fit_stages(model, data, cfg, mode_dir)
+    else:
+        epochs = cfg.train.epochs + cfg.finetune.epochs  # the same epoch budget as staged fine-tuning
+        result = fit(model, data, dataclasses.replace(cfg.train, epochs=epochs), mode_dir)
     test = data.test if data.test is not None else data.val
     scores = model.evaluate(test, verbose=0, return_dict=True)
     return {"mode": mode, "test_accuracy": round(float(scores["accuracy"]), 4), "labels": data.num_train,
             "labels_per_class": cfg.data.labels_per_class, "train_seconds": round(result.seconds, 2),
             "epochs": len(result.epochs), "trainable_params": _trainable_params(model),
-            "params": model.count_params()}, model
+            "params": model.count_params(), **({"stages": result.stages} if hasattr(result, "stages") else {})}, model
 
 
 def compare_low_label(cfg: RunConfig, weights: str = None, modes=MODES, run_dir: str = None) -> dict:

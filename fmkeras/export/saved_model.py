@@ -49,6 +49,20 @@ def build_archive(model: keras.Model, class_names, image_shape: tuple) -> keras.
     return archive
 
 
+def file_manifest(directory: str) -> dict:
+    """{relative path: size in bytes} of every file under `directory`, '/'-separated.
+
+    Stored in fmkeras.json, it lets a server tell a complete version from one still being copied
+    file by file (a copy that writes fmkeras.json first would otherwise look complete).
+    """
+    manifest = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            manifest[os.path.relpath(path, directory).replace(os.sep, "/")] = os.path.getsize(path)
+    return dict(sorted(manifest.items()))
+
+
 def export_saved_model(model: keras.Model, base_path: str, class_names, image_shape: tuple,
                        extra_metadata: dict = None) -> tuple:
     """Writes the next numbered version under `base_path`; returns (version, path)."""
@@ -57,8 +71,9 @@ def export_saved_model(model: keras.Model, base_path: str, class_names, image_sh
 
     def write(tmp_dir):
         build_archive(model, class_names, image_shape).write_out(tmp_dir, verbose=False)
+        files = file_manifest(tmp_dir)
         with open(os.path.join(tmp_dir, METADATA_FILE), "w") as fh:
-            json.dump(metadata, fh, indent=2)
+            json.dump({**metadata, "files": files}, fh, indent=2)
 
     return publish_version(base_path, write)
 

@@ -57,8 +57,10 @@ def pretrain_simclr(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
     """Contrastive pretraining; returns (backbone, report dict). `callbacks` are added to fit's."""
     p = cfg.pretrain
     images, count, image_shape, source_name = unlabeled_images(cfg)
-    encoder = build_encoder(cfg.model, image_shape)
-    model = SimCLR(encoder, build_projection_head(encoder.output_shape[-1], p.projection_units), p.temperature)
+    # Pool as the classifier head will (model.head.pooling): SimCLR then trains the features it reads.
+    encoder = build_encoder(cfg.model, image_shape, cfg.model.head.pooling)
+    model = SimCLR(encoder, build_projection_head(
+        encoder.output_shape[-1], p.projection_units, p.projection_batch_norm), p.temperature)
     steps = math.ceil(count / p.batch_size)
     model.compile(optimizer=build_optimizer(cfg.train, build_schedule(cfg.train, steps * p.epochs, p.learning_rate)))
     throughput = Throughput(p.batch_size)

@@ -39,8 +39,15 @@ def nt_xent_loss(z1: tf.Tensor, z2: tf.Tensor, temperature: float) -> tf.Tensor:
     return tf.reduce_mean(losses)
 
 
-def build_encoder(cfg: ModelConfig, image_shape: tuple) -> keras.Model:
+POOLING = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+           "flatten": keras.layers.Flatten}
+
+
+def build_encoder(cfg: ModelConfig, image_shape: tuple, pooling: str = "avg") -> keras.Model:
     """Pixels in [0, 255] -> the same adapters and preprocessing as the classifier -> backbone -> pooled features.
+
+    pooling: how a feature map becomes the feature vector (avg | max | flatten); "flatten" keeps
+    where each feature fired, which a classifier with `model.head.pooling=flatten` then uses.
 
     The backbone layer is named "backbone" and built exactly as `build_classifier` builds it, so
     its saved weights load into a classifier of the same `model` config.
@@ -57,16 +64,24 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple) -> keras.Model:
     x = BackbonePreprocessing(cfg.backbone, name="preprocess")(x)
     features = backbone(x)
     if len(features.shape) == 4:
-        features = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+        features = POOLING[pooling](name="pool")(features)
     return keras.Model(inputs, features, name=f"{cfg.backbone}_encoder")
 
 
-def build_projection_head(input_dim: int, units: tuple) -> keras.Model:
-    """MLP: Dense(ReLU) for every hidden width, then a linear Dense of the last width."""
+def build_projection_head(input_dim: int, units: tuple, batch_norm: bool = False) -> keras.Model:
+    """MLP: Dense(ReLU) for every hidden width, then a linear Dense of the last width.
+
+    With `batch_norm`, every hidden layer is Dense -> BatchNormalization -> ReLU (SimCLR's head).
+    """
     inputs = keras.Input((input_dim,), name="features")
     x = inputs
     for i, width in enumerate(units[:-1], start=1):
-        x = keras.layers.Dense(width, activation="relu", name=f"projection_dense{i}")(x)
+        if batch_norm:
+            x = keras.layers.Dense(width, use_bias=False, name=f"projection_dense{i}")(x)
+            x = keras.layers.BatchNormalization(name=f"projection_bn{i}")(x)
+            x = keras.layers.ReLU(name=f"projection_relu{i}")(x)
+        else:
+            x = keras.layers.Dense(width, activation="relu", name=f"projection_dense{i}")(x)
     outputs = keras.layers.Dense(units[-1], name="projection")(x)
     return keras.Model(inputs, outputs, name="projection_head")
 

@@ -11,30 +11,60 @@ import base64
 import binascii
 import json
 import re
+import zlib
 
 import numpy as np
 import tensorflow as tf
 
-from fmkeras.serve.status import FailedPrecondition, InvalidArgument
+from fmkeras.serve.status import FailedPrecondition, InvalidArgument, PayloadTooLarge, UnsupportedMediaType
 
 DEFAULT_SIGNATURE = "serving_default"
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
-def json_depth(body: bytes) -> int:
-    """Deepest [ / { nesting of a JSON text, ignoring brackets inside strings (vectorised)."""
+def decode_body(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Undoes a `Content-Encoding` (identity or gzip), never inflating past `max_bytes` (gzip bombs)."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or identity")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as err:
+        raise InvalidArgument(f"gzip body is corrupt: {err}") from None
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"gzip body inflates past the limit of {max_bytes} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise InvalidArgument("gzip body is truncated or has trailing data")
+    return data
+
+
+def json_shape(body: bytes) -> tuple:
+    """(deepest [ / { nesting, number of arrays and objects) of a JSON text, ignoring brackets inside
+    strings (vectorised)."""
     text = np.frombuffer(_STRING.sub(b'""', body), dtype=np.uint8)
-    steps = np.zeros(text.shape, np.int32)
-    steps[(text == ord("[")) | (text == ord("{"))] = 1
+    opening = (text == ord("[")) | (text == ord("{"))
+    steps = opening.astype(np.int32)
     steps[(text == ord("]")) | (text == ord("}"))] = -1
-    return int(np.cumsum(steps).max(initial=0))
+    return int(np.cumsum(steps).max(initial=0)), int(opening.sum())
 
 
-def load_json(body: bytes, max_depth: int):
-    """Parses a request body, refusing nesting deeper than `max_depth` before parsing it."""
-    depth = json_depth(body)
+def json_depth(body: bytes) -> int:
+    """Deepest [ / { nesting of a JSON text, ignoring brackets inside strings."""
+    return json_shape(body)[0]
+
+
+def load_json(body: bytes, max_depth: int, max_containers: int = None):
+    """Parses a request body, refusing nesting deeper than `max_depth` or more than `max_containers`
+    arrays/objects before parsing it (both cost memory far beyond the body's size)."""
+    depth, containers = json_shape(body)
     if depth > max_depth:
         raise InvalidArgument(f"JSON nesting depth {depth} exceeds the limit of {max_depth}")
+    if max_containers is not None and containers > max_containers:
+        raise InvalidArgument(f"JSON has {containers} arrays/objects; the limit is {max_containers} "
+                              f"(serve.max_json_containers)")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError

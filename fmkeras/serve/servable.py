@@ -19,10 +19,32 @@ from fmkeras.serve.status import InvalidArgument
 
 
 def is_complete(version_dir: str) -> bool:
-    """True when an export finished: saved_model.pb, variables/ and fmkeras.json (written last)."""
-    return (os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    """True when an export finished: saved_model.pb, variables/ and fmkeras.json (written last), and every
+    file fmkeras.json's `files` manifest lists has its listed size (so a version copied file by file, in
+    any order, counts as complete only once its last byte is there)."""
+    if not (os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
             and os.path.isfile(os.path.join(version_dir, "variables", "variables.index"))
-            and os.path.isfile(os.path.join(version_dir, METADATA_FILE)))
+            and os.path.isfile(os.path.join(version_dir, METADATA_FILE))):
+        return False
+    try:
+        with open(os.path.join(version_dir, METADATA_FILE)) as fh:
+            manifest = json.load(fh).get("files")
+    except (OSError, ValueError, AttributeError):  # fmkeras.json itself still being written
+        return False
+    if manifest is None:
+        return True  # exported before manifests existed
+    if not isinstance(manifest, dict):
+        return False
+    for relative, size in manifest.items():
+        path = os.path.normpath(os.path.join(version_dir, relative))
+        if not path.startswith(os.path.normpath(version_dir) + os.sep):
+            return False  # a manifest must not point outside its version
+        try:
+            if os.path.getsize(path) != size:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def signature_defs_json(version_dir: str) -> dict:

@@ -5,7 +5,10 @@ Endpoints (as TF Serving's REST API):
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   -> {"model_spec", "metadata": {"signature_def"}}
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    -> {"predictions"} or {"outputs"}
 Errors are `{"error": "..."}` with TF Serving's HTTP codes (see status.py). Bodies over
-`max_body_bytes` are refused from their Content-Length before a byte of them is read.
+`max_body_bytes` are refused from their Content-Length before a byte of them is read; gzip
+bodies are inflated up to the same cap. A request must arrive whole within
+`read_timeout_seconds` (a watchdog closes slow senders with a 408); at most `max_inflight`
+predictions run at once (more get a fast 429). `drain()` is the graceful stop used on SIGTERM.
 
 Example:
     server = ModelServer(ServeConfig(model_base_path="saved_models/fashion", port=8501))
@@ -13,20 +16,23 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fmkeras.config import ServeConfig
 from fmkeras.serve.batcher import Batcher
 from fmkeras.serve.image_header import check_image_sizes
 from fmkeras.serve.model_store import ModelStore
-from fmkeras.serve.request import format_predict, load_json, parse_predict
+from fmkeras.serve.read_deadline import ReadDeadlines
+from fmkeras.serve.request import decode_body, format_predict, load_json, parse_predict
 from fmkeras.serve.status import (InvalidArgument, LengthRequired, MethodNotAllowed, NotFound, PayloadTooLarge,
-                                  ServingError, Unimplemented)
+                                  RequestTimeout, ResourceExhausted, ServingError, Unavailable, Unimplemented)
 
 log = logging.getLogger("fmkeras.serve")
 _MODEL_URL = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -37,6 +43,7 @@ class ModelServer(ThreadingHTTPServer):
     """Serves one model's versions; `serve_forever()` until `shutdown()`, then `close()`."""
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog; socketserver's 5 drops SYNs when many clients connect at once
 
     def __init__(self, cfg: ServeConfig, store: ModelStore = None):
         self.cfg = cfg
@@ -44,6 +51,10 @@ class ModelServer(ThreadingHTTPServer):
                                          cfg.poll_seconds).start()
         self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
         self._slots = threading.BoundedSemaphore(cfg.max_connections)
+        self._predicting = threading.BoundedSemaphore(cfg.max_inflight)
+        self._active, self._draining = 0, False  # requests being handled; set by drain()
+        self._active_changed = threading.Condition()
+        self.read_deadlines = ReadDeadlines(cfg.read_timeout_seconds)
         super().__init__((cfg.host, cfg.port), RequestHandler)
 
     def process_request(self, request, client_address):
@@ -79,8 +90,44 @@ class ModelServer(ThreadingHTTPServer):
         """Stops serving, the batcher and the version watcher; frees the port."""
         self.shutdown()
         self.server_close()
+        self.read_deadlines.stop()
         self.batcher.stop()
         self.store.stop()
+
+    def drain(self, grace_seconds: float) -> int:
+        """Graceful stop: closes the listening socket (new connections are refused), answers new requests
+        on open connections with 503, waits up to `grace_seconds` for requests in flight, then stops.
+
+        Call from a thread other than the one in `serve_forever`. Returns how many requests were still
+        in flight when the grace period ended (0 when all finished).
+        """
+        with self._active_changed:
+            self._draining = True
+        self.shutdown()
+        self.server_close()
+        deadline = time.monotonic() + grace_seconds
+        with self._active_changed:
+            while self._active and time.monotonic() < deadline:
+                self._active_changed.wait(deadline - time.monotonic())
+            left = self._active
+        self.read_deadlines.stop()
+        self.batcher.stop()
+        self.store.stop()
+        return left
+
+    @contextlib.contextmanager
+    def request_scope(self):
+        """Counts one request being handled, so `drain()` can wait for it; refuses new ones while draining."""
+        with self._active_changed:
+            if self._draining:
+                raise Unavailable("server is shutting down; retry on another replica")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._active_changed:
+                self._active -= 1
+                self._active_changed.notify_all()
 
     # --- endpoint logic, independent of HTTP plumbing ---
     def _servable(self, match, name: str):
@@ -108,12 +155,18 @@ class ModelServer(ThreadingHTTPServer):
                              "fmkeras": served.metadata}}
 
     def predict(self, match, body: bytes) -> dict:
-        with self.batcher.track():
-            return self._predict(match, body)
+        if not self._predicting.acquire(blocking=False):  # shed load fast instead of queueing without bound
+            raise ResourceExhausted(f"{self.cfg.max_inflight} predict requests in flight (serve.max_inflight); "
+                                    f"retry later")
+        try:
+            with self.batcher.track():
+                return self._predict(match, body)
+        finally:
+            self._predicting.release()
 
     def _predict(self, match, body: bytes) -> dict:
         served = self._servable(match, match.group("name"))
-        request = load_json(body, self.cfg.max_json_depth)
+        request = load_json(body, self.cfg.max_json_depth, self.cfg.max_json_containers)
         signature, inputs, fmt = parse_predict(request, served.input_specs)
         for name, array in inputs.items():
             if array.dtype == object:
@@ -131,11 +184,31 @@ class RequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive; every answer is JSON with a Content-Length."""
     protocol_version = "HTTP/1.1"
     server_version = "fmkeras-serve"
-    timeout = 30  # seconds a silent client may hold a connection
+    timed_out = False  # set by the server's read watchdog
 
     def setup(self):
+        self.timeout = self.server.cfg.read_timeout_seconds  # per recv; the watchdog bounds the whole request
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self):
+        self.server.read_deadlines.start(self)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.read_deadlines.end(self)
+
+    def parse_request(self) -> bool:
+        """The request line and headers; a 408 instead when they did not arrive in time."""
+        if not self.timed_out:
+            ok = super().parse_request()
+            if not ok or not self.timed_out:
+                return ok  # (a failed parse has answered already)
+        else:  # the request line itself was late; parse_request has not set these
+            self.command, self.request_version, self.requestline = None, self.protocol_version, ""
+        self.close_connection = True
+        self.send_json(408, {"error": f"request not received within {self.server.cfg.read_timeout_seconds} s"})
+        return False
 
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.address_string(), *args)
@@ -178,16 +251,28 @@ class RequestHandler(BaseHTTPRequestHandler):
                                   f"{self.server.cfg.max_body_bytes} bytes")
         body = self.rfile.read(length)
         if len(body) != length:
+            if self.timed_out:
+                raise RequestTimeout(f"request body not received within {self.server.cfg.read_timeout_seconds} s")
             raise InvalidArgument(f"request body ended after {len(body)} of {length} bytes")
-        return body
+        return decode_body(body, self.headers.get("Content-Encoding"), self.server.cfg.max_body_bytes)
 
     def _handle(self, method: str):
+        try:
+            with self.server.request_scope():
+                self._respond(method)
+        except ServingError as err:  # refused while draining
+            self.close_connection = True
+            self.send_json(err.http_code, {"error": err.message})
+
+    def _respond(self, method: str):
         try:
             try:
                 body = self._read_body()
             except ServingError:
                 self.close_connection = True  # the unread body would be parsed as the next request
                 raise
+            finally:
+                self.server.read_deadlines.end(self)
             path = self.path.split("?", 1)[0]
             match = _MODEL_URL.match(path)
             if not path.startswith("/v1/models"):

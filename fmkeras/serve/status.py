@@ -11,6 +11,9 @@ HTTP_CODES = {
     "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "LENGTH_REQUIRED": 411, "PAYLOAD_TOO_LARGE": 413,
     "RESOURCE_EXHAUSTED": 429, "INTERNAL": 500, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
+    # HTTP-level refusals TF Serving has no canonical status for (it neither times out slow clients
+    # nor decodes Content-Encoding): 4xx, because the client, not the server, is at fault.
+    "REQUEST_TIMEOUT": 408, "UNSUPPORTED_MEDIA_TYPE": 415,
 }
 
 
@@ -43,3 +46,5 @@ Internal = _error("INTERNAL")
 Unimplemented = _error("UNIMPLEMENTED")
 Unavailable = _error("UNAVAILABLE")
 DeadlineExceeded = _error("DEADLINE_EXCEEDED")
+RequestTimeout = _error("REQUEST_TIMEOUT")
+UnsupportedMediaType = _error("UNSUPPORTED_MEDIA_TYPE")

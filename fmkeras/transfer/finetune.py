@@ -126,35 +126,58 @@ def _write_history(path: str, stages: list):
                 epoch += 1
 
 
-def fit_stages(model: keras.Model, data, cfg: RunConfig, run_dir: str) -> StagedResult:
-    """Stage 1 (head, backbone frozen if asked), then stage 2 (top unfrozen, lower LR) if finetune.epochs > 0."""
+def stage_epochs(cfg: RunConfig, total_epochs: int = None) -> tuple:
+    """(last epoch of stage 1, last epoch of stage 2); `total_epochs` (e.g. a Hyperband budget) cuts or
+    replaces their sum, stage 1 first: total 5 with train.epochs=3, finetune.epochs=4 -> (3, 5)."""
+    total = total_epochs or cfg.train.epochs + cfg.finetune.epochs
+    first = min(cfg.train.epochs, total) if cfg.finetune.epochs else total
+    return first, total
+
+
+def fit_stages(model: keras.Model, data, cfg: RunConfig, run_dir: str, total_epochs: int = None,
+               initial_epoch: int = 0, extra_callbacks=()) -> StagedResult:
+    """Stage 1 (head, backbone frozen if asked), then stage 2 (top unfrozen, lower LR) if finetune.epochs > 0.
+
+    Epochs are numbered continuously across the stages. `total_epochs` overrides their sum and
+    `initial_epoch` skips what is done (keras-tuner's Hyperband passes both); `extra_callbacks`
+    run in both stages (e.g. the tuner's trial reporting).
+    """
     f = cfg.finetune
-    if f.epochs:
+    first, total = stage_epochs(cfg, total_epochs)
+    if total > first:
         _check_unfreeze(model, f.unfreeze_layers, f.unfreeze_blocks)  # fail before stage 1, not after it
-    if f.freeze_backbone:
-        freeze_backbone(model)
-    head = fit(model, data, cfg.train, run_dir)
-    stages = [{"stage": "head", "epochs": len(head.history.get("loss", [])), "learning_rate": cfg.train.learning_rate,
-               "backbone_frozen": f.freeze_backbone, "trainable_params": _trainable_count(model),
-               "seconds": round(head.seconds, 2)}]
-    if not f.epochs:
-        return StagedResult(**{k.name: getattr(head, k.name) for k in dataclasses.fields(head)}, stages=stages)
-    unfrozen = unfreeze_top(model, f.unfreeze_layers, f.unfreeze_blocks, f.freeze_batchnorm)
-    steps = steps_per_epoch(cfg.train, data.num_train) * f.epochs
-    optimizer = build_optimizer(cfg.train, build_schedule(cfg.train, steps, f.learning_rate))
-    multipliers = {}
-    if f.lr_decay_per_block < 1.0:
-        multipliers = block_lr_multipliers(model, f.lr_decay_per_block)
-        optimizer = with_lr_multipliers(optimizer, multipliers)
-    compile_model(model, cfg.train, steps, f.learning_rate, optimizer=optimizer,
-                  soft_labels=has_soft_labels(data.train))
-    done = stages[0]["epochs"]
-    tune = fit(model, data, cfg.train, os.path.join(run_dir, FINETUNE_DIR), epochs=done + f.epochs,
-               compile=False, initial_epoch=done)
-    stages.append({"stage": "finetune", "epochs": len(tune.history.get("loss", [])),
-                   "learning_rate": f.learning_rate, "unfrozen_layers": len(unfrozen),
-                   "trainable_params": _trainable_count(model), "seconds": round(tune.seconds, 2),
-                   "lr_multipliers": sorted(set(multipliers.values()), reverse=True)})
+    results, stages = [], []
+    if initial_epoch < first:
+        if f.freeze_backbone:
+            freeze_backbone(model)
+        head = fit(model, data, cfg.train, run_dir, epochs=first, initial_epoch=initial_epoch,
+                   extra_callbacks=extra_callbacks)
+        results.append(("head", head))
+        stages.append({"stage": "head", "epochs": len(head.history.get("loss", [])),
+                       "learning_rate": cfg.train.learning_rate, "backbone_frozen": f.freeze_backbone,
+                       "trainable_params": _trainable_count(model), "seconds": round(head.seconds, 2)})
+    if total > first:
+        unfrozen = unfreeze_top(model, f.unfreeze_layers, f.unfreeze_blocks, f.freeze_batchnorm)
+        start = max(first, initial_epoch)
+        steps = steps_per_epoch(cfg.train, data.num_train) * (total - first)
+        optimizer = build_optimizer(cfg.train, build_schedule(cfg.train, steps, f.learning_rate))
+        multipliers = {}
+        if f.lr_decay_per_block < 1.0:
+            multipliers = block_lr_multipliers(model, f.lr_decay_per_block)
+            optimizer = with_lr_multipliers(optimizer, multipliers)
+        compile_model(model, cfg.train, steps, f.learning_rate, optimizer=optimizer,
+                      soft_labels=has_soft_labels(data.train))
+        tune = fit(model, data, cfg.train, os.path.join(run_dir, FINETUNE_DIR), epochs=total,
+                   compile=False, initial_epoch=start, extra_callbacks=extra_callbacks)
+        results.append(("finetune", tune))
+        stages.append({"stage": "finetune", "epochs": len(tune.history.get("loss", [])),
+                       "learning_rate": f.learning_rate, "unfrozen_layers": len(unfrozen),
+                       "trainable_params": _trainable_count(model), "seconds": round(tune.seconds, 2),
+                       "lr_multipliers": sorted(set(multipliers.values()), reverse=True)})
+    if len(results) == 1:
+        only = results[0][1]
+        return StagedResult(**{k.name: getattr(only, k.name) for k in dataclasses.fields(only)}, stages=stages)
+    (_, head), (_, tune) = results
     _write_history(os.path.join(run_dir, "history.csv"), [("head", head.history), ("finetune", tune.history)])
     keys = list(dict.fromkeys([*head.history, *tune.history]))
     history = {k: head.history.get(k, []) + tune.history.get(k, []) for k in keys}

@@ -8,7 +8,7 @@ layers in legacy .h5). Before calling it, fmkeras checks:
 - every serialized object in config.json (or an .h5's `model_config`): its module must be on an
   allow-list of Keras namespaces or an fmkeras class registered with Keras; Lambda layers,
   serialized Python functions/bytecode and function references outside keras.activations,
-  keras.losses and keras.metrics are refused.
+  keras.losses, keras.metrics and functions fmkeras registered with Keras are refused.
 Anything refused raises UnsafeModelError naming the file and the offending entry.
 
 Example:
@@ -55,6 +55,9 @@ def _check_entry(entry: dict, where: str, path: str):
         raise UnsafeModelError(f"{path}: refused {name} at {where} (it runs arbitrary Python code when loaded)")
     if name == "function":
         target = entry.get("config")
+        if module == "builtins" and isinstance(target, str) and target.startswith("fmkeras>") \
+                and keras.saving.get_registered_object(target) is not None:
+            return  # a function fmkeras registered with Keras (e.g. a TextVectorization standardize)
         if module not in FUNCTION_MODULES or not isinstance(target, str) or target.startswith("_") \
                 or not callable(getattr(_module(module), target, None)):
             raise UnsafeModelError(f"{path}: refused function reference {module}.{target} at {where}")

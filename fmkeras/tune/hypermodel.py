@@ -19,7 +19,7 @@ from fmkeras.data.pipeline import resolve_image_shape
 from fmkeras.train import seed_everything
 from fmkeras.transfer import build_classifier
 from fmkeras.tune.space import declare_space, trial_config
-from fmkeras.tune.stages import fit_two_stages
+from fmkeras.transfer.finetune import fit_stages
 
 
 class FinetuneHyperModel(keras_tuner.HyperModel):
@@ -49,8 +49,8 @@ class FinetuneHyperModel(keras_tuner.HyperModel):
         """Trains the trial; `epochs`/`initial_epoch` come from Hyperband. Returns the best epoch's metrics."""
         cfg = self.config(hp)
         data = build_datasets(self.source, cfg.data, cfg.train.batch_size)
-        history = fit_two_stages(model, data, cfg, trial_dir, total_epochs=epochs, initial_epoch=initial_epoch,
-                                 extra_callbacks=callbacks)
+        history = fit_stages(model, data, cfg, trial_dir, total_epochs=epochs, initial_epoch=initial_epoch,
+                             extra_callbacks=callbacks).history
         objective = self.base.tune.objective
         if objective not in history:
             raise keras_tuner.errors.FatalError(

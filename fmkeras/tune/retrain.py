@@ -14,7 +14,7 @@ from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
 from fmkeras.experiment import MODEL_FILE, export_model, make_run_dir
 from fmkeras.train import seed_everything
 from fmkeras.transfer import build_classifier
-from fmkeras.tune.stages import fit_two_stages
+from fmkeras.transfer.finetune import fit_stages
 
 
 def train_plus_val(source, data_cfg):
@@ -39,7 +39,7 @@ def retrain_best(cfg: RunConfig, source, run_dir: str, total_epochs: int = None)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
     start = time.perf_counter()
-    history = fit_two_stages(model, data, cfg, run_dir, total_epochs=total_epochs)
+    history = fit_stages(model, data, cfg, run_dir, total_epochs=total_epochs).history
     seconds = time.perf_counter() - start
     model.save(os.path.join(run_dir, MODEL_FILE))
     plot_history(history, os.path.join(run_dir, "plots", "training_curves.png"))

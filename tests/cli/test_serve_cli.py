@@ -27,6 +27,9 @@ def base_path(tmp_path_factory, fashion):
     (["--model_base_path=.", "--versions=1,x"], "--versions needs positive integer versions. Received: 'x'"),
     (["--model_base_path=.", "--version_labels=stable"], "--version_labels needs label=version items"),
     (["--model_base_path=.", "--batch_max_size=0"], "`serve.batch_max_size` must be >= 1"),
+    (["--model_base_path=.", "--max_inflight=0"], "`serve.max_inflight` must be >= 1"),
+    (["--model_base_path=.", "--read_timeout_seconds=0"], "`serve.read_timeout_seconds` must be > 0"),
+    (["--model_base_path=.", "--shutdown_grace_seconds=-1"], "`serve.shutdown_grace_seconds` must be > 0"),
 ])
 def test_serve_user_errors(capsys, args, message):
     assert run_in_process("serve", *args) == 2

@@ -114,3 +114,48 @@ def test_training_over_a_folder_of_bad_files_completes_and_reports_them(tmp_path
     assert {name for _, name in skipped} == set(BAD)
     assert metrics["num_train"] + metrics["num_val"] == 2 * (12 + len(ODD))
     assert np.isfinite(metrics["history"]["loss"][0])
+
+
+def test_decompression_bombs_are_refused_from_the_header_without_decoding(tmp_path, monkeypatch):
+    from fmkeras.data import file_check
+    from reliability.corrupt_corpus import bomb_png
+    (tmp_path / "bomb.png").write_bytes(bomb_png(12000))  # 144 Mpx: TF would decode it (~1.2 GB peak RSS)
+    write_png_folder(tmp_path, classes=("x",), per_class=2)
+    decoded = []
+    original = file_check._decodable
+    monkeypatch.setattr(file_check, "_decodable", lambda paths: decoded.extend(paths) or original(paths))
+    paths = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    good, skipped = check_image_files(paths)
+    assert good.tolist() == [False, True, True] and not any(p.endswith("bomb.png") for p in decoded)
+    assert skipped == [(paths[0], "header declares 12000x12000 pixels, more than data.max_image_pixels=89478485 "
+                                  "(refused before decoding)")]
+    good, _ = check_image_files(paths, max_pixels=100)  # the 12x10 images are 120 pixels
+    assert good.tolist() == [False, False, False]
+
+
+def test_strict_mode_names_every_bad_file_in_one_error(tmp_path):
+    root = tmp_path / "imgs"
+    write_png_folder(root, classes=("a", "b"), per_class=2, size=(16, 16))
+    write_odd_and_bad_files(root / "a")
+    (root / "b" / "notes.txt").write_text("ignored by name, never an error")
+    cfg = DataConfig(source=f"folder:{root}", bad_files="strict")
+    with pytest.raises(DataError) as caught:
+        load_source(cfg)
+    message = str(caught.value)
+    assert message.startswith(f"image folder {root} has 3 unreadable image file(s) and data.bad_files=strict")
+    for name in ("truncated.jpg", "empty.jpg", "text.png"):
+        assert f"{root}/a/{name} (" in message
+    assert not any(name in message for name in (*ODD, "notes.txt", ".hidden.jpg", "0.png"))
+    # Lenient (the default): the same folder loads, odd files converted, bad ones listed.
+    source = load_source(DataConfig(source=f"folder:{root}"))
+    assert len(source.x_train) == 4 + len(ODD) and len(source.skipped) == 5
+
+
+def test_bomb_refused_from_header_even_without_the_decode_check(tmp_path):
+    from reliability.corrupt_corpus import bomb_png
+    root = write_png_folder(tmp_path / "imgs", classes=("a", "b"), per_class=2)
+    (root / "a" / "bomb.png").write_bytes(bomb_png(10000))
+    source = load_source(DataConfig(source=f"folder:{root}", check_files=False, max_image_pixels=50_000_000))
+    assert len(source.x_train) == 4
+    assert source.skipped == ((str(root / "a" / "bomb.png"), "header declares 10000x10000 pixels, more than "
+                               "data.max_image_pixels=50000000 (refused before decoding)"),)

@@ -57,3 +57,17 @@ def test_lowlabel_cli_with_dashed_flag_writes_report(tmp_path, capsys, backbone_
     assert report["results"]["scratch"]["labels"] == 30
     assert "probe" in report["gain_over_scratch"]
     assert '"scratch"' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_staged_finetune_probes_first_and_every_mode_gets_the_same_epochs(tmp_path, backbone_file):
+    from fmkeras.config import FinetuneConfig
+    cfg = dataclasses.replace(_cfg(tmp_path), finetune=FinetuneConfig(freeze_backbone=True, epochs=1,
+                                                                      learning_rate=1e-3, freeze_batchnorm=False))
+    tuned, model = train_low_label(cfg, "finetune", backbone_file, str(tmp_path / "ll"))
+    head, tune = tuned["stages"]
+    assert head["backbone_frozen"] and head["trainable_params"] == 8 * 16 + 16 + 16 * 10 + 10  # head only
+    assert tune["learning_rate"] == 1e-3 and tune["trainable_params"] > head["trainable_params"]
+    assert tuned["epochs"] == cfg.train.epochs + 1
+    scratch, _ = train_low_label(cfg, "scratch", None, str(tmp_path / "ll"))
+    assert scratch["epochs"] == tuned["epochs"] and "stages" not in scratch

@@ -84,3 +84,48 @@ def test_pretrain_cli_saves_backbone_that_train_loads(tmp_path, capsys, fashion_
     runs = os.listdir(tmp_path / "runs")
     metrics = json.loads((tmp_path / "runs" / runs[0] / "metrics.json").read_text())
     assert metrics["images"] == 256 and np.isfinite(metrics["history"]["loss"][0])
+
+
+def test_random_erasing_fills_one_rectangle_per_chosen_image():
+    from fmkeras.pretrain.views import random_erasing
+    images = tf.fill((16, 12, 12, 1), 100.0)
+    erased = random_erasing(images, 1.0, 0.25, tf.constant([3, 4], tf.int64)).numpy()
+    changed = np.abs(erased - 100.0) > 1e-3
+    for mask in changed[..., 0]:
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert 0 < mask.sum() <= 0.25 * 144 + 12  # one box, at most max_area (+ rounding of its edge)
+        # The changed pixels form a rectangle: its bounding box is (almost) all changed.
+        box = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert box.mean() > 0.95
+    assert erased.min() >= 0 and erased.max() <= 255
+    np.testing.assert_array_equal(random_erasing(images, 0.0, 0.25, tf.constant([3, 4], tf.int64)).numpy(),
+                                  images.numpy())
+
+
+def test_view_noise_and_erasing_options_change_the_views(fashion):
+    import dataclasses
+    images = tf.constant(fashion.x_train[:8], tf.float32)
+    seed = tf.constant([1, 2], tf.int64)
+    plain = two_views(images, PretrainConfig(), seed)[0].numpy()
+    noisy = two_views(images, PretrainConfig(noise_stddev=10.0), seed)[0].numpy()
+    erased = two_views(images, PretrainConfig(erase_prob=1.0), seed)[0].numpy()
+    assert 5 < np.abs(noisy - plain).mean() < 12 and noisy.min() >= 0 and noisy.max() <= 255
+    assert (np.abs(erased - plain) > 1).mean() > 0.01  # pixels inside the erased boxes
+    cfg = dataclasses.replace(PretrainConfig(), erase_prob=0.5, noise_stddev=5.0)
+    np.testing.assert_allclose(two_views(images, cfg, seed)[1].numpy(), two_views(images, cfg, seed)[1].numpy())
+
+
+def test_projection_head_batch_norm_option():
+    from fmkeras.pretrain.simclr import build_projection_head
+    plain = build_projection_head(8, (16, 4))
+    normed = build_projection_head(8, (16, 4), batch_norm=True)
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in plain.layers)
+    assert [l.name for l in normed.layers if isinstance(l, keras.layers.BatchNormalization)] == ["projection_bn1"]
+    assert normed.output_shape == plain.output_shape == (None, 4)
+
+
+def test_encoder_pooling_follows_the_option():
+    from fmkeras.pretrain.simclr import build_encoder
+    cfg = ModelConfig(backbone="cnn", backbone_options={"filters": (4, 8)})
+    assert build_encoder(cfg, (16, 16, 1)).output_shape == (None, 8)
+    assert build_encoder(cfg, (16, 16, 1), "flatten").output_shape == (None, 4 * 4 * 8)

@@ -45,7 +45,8 @@ def test_broken_new_version_is_reported_and_old_one_kept(versions_dir):
     store = ModelStore(str(versions_dir))
     assert store.refresh() == [2]
     shutil.copytree(versions_dir / "2", versions_dir / "4")
-    (versions_dir / "4" / "saved_model.pb").write_bytes(b"not a protobuf")
+    broken = versions_dir / "4" / "saved_model.pb"  # same size, so the manifest in fmkeras.json still matches
+    broken.write_bytes(b"not a protobuf".ljust(broken.stat().st_size, b"!"))
     assert store.refresh() == [2]
     status = {s["version"]: s for s in store.status()}
     assert status["4"]["state"] == "END" and "failed to load" in status["4"]["status"]["error_message"]

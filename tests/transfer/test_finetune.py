@@ -133,3 +133,31 @@ def test_bad_unfreeze_request_fails_before_stage_one(tmp_path):
     from fmkeras.config import apply_overrides
     with pytest.raises(ConfigError, match="unfreeze_layers` or `finetune.unfreeze_blocks`, not both"):
         apply_overrides(cfg, {"finetune.unfreeze_layers": 2, "finetune.unfreeze_blocks": 1})
+
+
+def test_stage_epochs_cut_by_a_budget():
+    from fmkeras.config import RunConfig, TrainConfig
+    from fmkeras.transfer.finetune import stage_epochs
+    cfg = RunConfig(train=TrainConfig(epochs=3), finetune=FinetuneConfig(epochs=4))
+    assert stage_epochs(cfg) == (3, 7)
+    assert stage_epochs(cfg, 5) == (3, 5)
+    assert stage_epochs(cfg, 2) == (2, 2)  # a budget inside stage 1 never reaches stage 2
+    assert stage_epochs(dataclasses.replace(cfg, finetune=FinetuneConfig(epochs=0)), 5) == (5, 5)
+
+
+def test_budget_and_initial_epoch_skip_finished_stage_and_call_extra_callbacks(tmp_path):
+    """keras-tuner's Hyperband resumes a trial at `initial_epoch` with a `total_epochs` budget."""
+    ft = FinetuneConfig(freeze_backbone=True, epochs=3, unfreeze_blocks=1, learning_rate=1e-2)
+    cfg, data, model = _setup(tmp_path, ft, learning_rate=1e-2, epochs=1)
+
+    class Seen(keras.callbacks.Callback):
+        epochs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            Seen.epochs.append(epoch)
+
+    result = fit_stages(model, data, cfg, str(tmp_path / "run"), total_epochs=3, initial_epoch=1,
+                        extra_callbacks=[Seen()])
+    assert [s["stage"] for s in result.stages] == ["finetune"]  # stage 1 (epoch 0) was done before
+    assert Seen.epochs == [1, 2] and len(result.history["loss"]) == 2
+    assert model.get_layer(BACKBONE_LAYER).get_layer("block2_conv1").trainable

@@ -67,7 +67,11 @@ def test_hyperband_search_writes_summary_plot_and_retrains_best_on_train_plus_va
         values = trial["values"]
         assert set(SPACE) <= set(values) and 1e-3 <= values["train.learning_rate"] <= 1e-2
         run = os.path.join(out, f"trial_{trial['trial_id']}", "run")
-        epochs = sum(len(open(p).read().splitlines()) - 1 for p in glob.glob(os.path.join(run, "*", "history.csv")))
+        # fit_stages: <run>/history.csv holds stage 1 (and stage 2 once both ran); a continued trial
+        # that starts in stage 2 has only <run>/finetune/history.csv.
+        log = next(p for p in (os.path.join(run, "history.csv"), os.path.join(run, "finetune", "history.csv"))
+                   if os.path.isfile(p))
+        epochs = len(open(log).read().splitlines()) - 1
         assert epochs == values["tuner/epochs"] - values["tuner/initial_epoch"]  # Hyperband's budget, both stages
     assert any(t["values"]["tuner/initial_epoch"] > 0 for t in on_disk["trials"])  # a continued trial
     with open(os.path.join(out, "trial_scores.png"), "rb") as fh:
