@@ -28,8 +28,9 @@ def backbone_input_shape(cfg: ModelConfig, image_shape: tuple) -> tuple:
     return (*size, spec.channels or image_shape[2])
 
 
-def add_head(features, num_classes: int, head: HeadConfig):
-    """Pooling -> optional Dense/Dropout stack -> softmax (or, with `head.binary`, sigmoid) predictions."""
+def head_features(features, head: HeadConfig):
+    """The head up to its output layer: pooling of (B, H, W, C) maps or (B, T, C) token sequences
+    (mask-aware), then the optional Dense/Dropout stack."""
     x = features
     if len(x.shape) == 4:
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
@@ -45,6 +46,12 @@ def add_head(features, num_classes: int, head: HeadConfig):
             x = keras.layers.Dropout(head.dropout, name=f"head_dropout{i}")(x)
     if head.dropout and not head.dense_units:
         x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
+    return x
+
+
+def add_head(features, num_classes: int, head: HeadConfig):
+    """Pooling -> optional Dense/Dropout stack -> softmax (or, with `head.binary`, sigmoid) predictions."""
+    x = head_features(features, head)
     if head.binary:
         if num_classes != 2:
             raise ConfigError(f"`model.head.binary` needs exactly 2 classes. Received: {num_classes} classes")

@@ -18,7 +18,7 @@ import tensorflow as tf
 from fmkeras.backbones import get_backbone
 from fmkeras.config import HeadConfig, ModelConfig, TextConfig
 from fmkeras.errors import ConfigError
-from fmkeras.transfer.heads import BACKBONE_LAYER, add_head
+from fmkeras.transfer.heads import BACKBONE_LAYER, add_head, head_features
 from fmkeras.transfer.lora import enable_backbone_lora
 from fmkeras.transfer.weights import build_backbone
 
@@ -109,23 +109,6 @@ def build_wide_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVect
     return vectorizer
 
 
-def _deep_features(features, head: HeadConfig):
-    """The head's pooling, Dense stack and dropout on the backbone's token features (what `add_head`
-    does before its output layer), so the wide branch can join right at the output layer."""
-    x = features
-    if len(x.shape) == 3:  # mask-aware, like the shared head
-        pool = {"avg": keras.layers.GlobalAveragePooling1D, "max": keras.layers.GlobalMaxPooling1D,
-                "flatten": keras.layers.Flatten}[head.pooling]
-        x = pool(name=f"head_{head.pooling}_pool")(x)
-    for i, units in enumerate(head.dense_units, start=1):
-        x = keras.layers.Dense(units, activation=head.activation, name=f"head_dense{i}")(x)
-        if head.dropout:
-            x = keras.layers.Dropout(head.dropout, name=f"head_dropout{i}")(x)
-    if head.dropout and not head.dense_units:
-        x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
-    return x
-
-
 def build_text_classifier(cfg: ModelConfig, text: TextConfig, train_texts, num_classes: int) -> keras.Model:
     """Builds strings -> TextVectorization -> backbone (named "backbone") -> head; with `text.wide`,
     also strings -> TF-IDF n-grams, joined with the pooled backbone features at the output layer."""
@@ -154,7 +137,7 @@ def build_text_classifier(cfg: ModelConfig, text: TextConfig, train_texts, num_c
         # the linear weights on them then learn too slowly at a Transformer's learning rate
         # (text_debian test accuracy, single runs: L2-normalized 0.827, normalized x30 0.842, as is 0.847).
         wide = build_wide_vectorizer(text, train_texts)(inputs)
-        features = keras.layers.Concatenate(name="wide_and_deep")([_deep_features(features, head), wide])
+        features = keras.layers.Concatenate(name="wide_and_deep")([head_features(features, head), wide])
         head = HeadConfig(binary=head.binary)
     outputs = add_head(features, num_classes, head)
     return keras.Model(inputs, outputs, name=f"{cfg.backbone}_text_classifier")

@@ -1,7 +1,6 @@
 """Fuzzing the REST server: thousands of malformed requests, each a 4xx JSON error, no crash."""
 import base64
 import collections
-import http.client
 import json
 import random
 import struct
@@ -11,32 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from fmkeras.serve.client import predict
+from reliability.serve_process import Connection  # persistent HTTP/1.1, reopened when the server closes it
 
 GOOD = "/v1/models/fashion:predict"
-
-
-class Connection:
-    """One persistent HTTP/1.1 connection, reopened when the server closes it."""
-
-    def __init__(self, port):
-        self.port, self.conn = port, None
-
-    def send(self, method, path, body=None, headers=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = dict(headers or {})
-        if body is not None and "Content-Length" not in headers:
-            headers["Content-Length"] = str(len(body))
-        self.conn.putrequest(method, path, skip_accept_encoding=True)
-        for key, value in headers.items():
-            self.conn.putheader(key, value)
-        self.conn.endheaders(body)
-        response = self.conn.getresponse()
-        data = response.read()
-        if response.getheader("Connection", "").lower() == "close":
-            self.conn.close()
-            self.conn = None
-        return response.status, data
 
 
 def _random_value(rng, depth=0):
@@ -115,7 +91,7 @@ def test_two_thousand_malformed_requests_get_4xx_json_and_server_keeps_serving(s
     assert conn.send("POST", GOOD, good_body)[0] == 200
     rng, counts, start = random.Random(2024), collections.Counter(), time.monotonic()
     for i, (category, method, path, body, headers) in zip(range(2100), malformed_requests(rng, good_body)):
-        status, data = conn.send(method, path, body, headers)
+        status, data, _ = conn.send(method, path, body, headers)
         reply = json.loads(data)
         assert 400 <= status < 500 and isinstance(reply["error"], str) and reply["error"], (
             category, method, path, (body or b"")[:200], status, reply)
