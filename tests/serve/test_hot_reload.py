@@ -13,7 +13,8 @@ from fmkeras.export import export_saved_model
 from fmkeras.serve.client import model_status
 from fmkeras.transfer import build_classifier
 from tests.serve.conftest import make_server
-from tests.serve.test_fuzz import GOOD, Connection
+from reliability.serve_process import Connection
+from tests.serve.test_fuzz import GOOD
 
 
 def _wait_for(condition, timeout=30.0):
@@ -39,7 +40,7 @@ def test_new_version_is_hot_loaded_under_load_without_failed_requests(tmp_path, 
     def client():
         conn = Connection(server.server_address[1])
         while not stop.is_set():
-            status, data = conn.send("POST", GOOD, body)
+            status, data, _ = conn.send("POST", GOOD, body)
             results.append((status, json.loads(data)["predictions"][0]["probabilities"] if status == 200 else data))
 
     threads = [threading.Thread(target=client) for _ in range(4)]
