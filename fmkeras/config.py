@@ -106,6 +106,9 @@ class ModelConfig:
     backbone_options: dict = dataclasses.field(default_factory=dict)
     head: HeadConfig = HeadConfig()
     lora_rank: int = 0  # > 0: LoRA on the backbone's Dense/EinsumDense/Embedding layers, the rest frozen
+    # > 1: a deep ensemble, text sources only: this many classifiers trained one after another, each with its
+    # own seed (train.seed + i), into one model that averages their probabilities (fmkeras.transfer.ensemble).
+    ensemble: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,10 @@ class TrainConfig:
     decay_rate: float = 0.5
     decay_steps: int = 1000
     label_smoothing: float = 0.0
+    # Polyak averaging: > 0 keeps an exponential moving average of the weights (Keras' optimizer
+    # `use_ema`, updated every step with this momentum, e.g. 0.99); validation, the best checkpoint
+    # and the final model use the averaged weights (keras.callbacks.SwapEMAWeights). 0 = off.
+    ema_momentum: float = 0.0
     early_stopping_patience: int = 0
     steps_per_epoch: Optional[int] = None
     seed: int = 1337
@@ -542,6 +549,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("train.weight_decay", t.weight_decay, 0.0)
     _check_range("train.l2", t.l2, 0.0)
     _check_range("train.label_smoothing", t.label_smoothing, 0.0, 0.5)
+    _check_range("train.ema_momentum", t.ema_momentum, 0.0, 0.9999)
+    if t.ema_momentum and t.backup_every_steps:
+        # A step checkpoint taken at an epoch end would hold the swapped-in averaged weights as the
+        # training weights; resuming from it would silently continue from the average.
+        raise ConfigError("`train.ema_momentum` cannot be combined with resumable training yet. Received: "
+                          f"train.ema_momentum={t.ema_momentum!r} and train.backup_every_steps={t.backup_every_steps!r}")
     _check_range("train.warmup_steps", t.warmup_steps, 0)
     _check_range("train.decay_steps", t.decay_steps, 1)
     _check_range("train.steps_per_epoch", t.steps_per_epoch, 1)
@@ -567,6 +580,12 @@ def validate(cfg: RunConfig) -> RunConfig:
         _check_range(f"tune.{name}", getattr(tune, name), 1)
     _check_range("tune.hyperband_factor", tune.hyperband_factor, 2)
     _check_range("model.lora_rank", m.lora_rank, 0)
+    _check_range("model.ensemble", m.ensemble, 1, 16)
+    if m.ensemble > 1 and not d.source.startswith("text:"):
+        raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
+                          "train runs with different train.seed values and average them with "
+                          f"`fmkeras evaluate --ensemble=RUN_A,RUN_B`. Received: model.ensemble={m.ensemble}, "
+                          f"data.source={d.source!r}")
     if m.lora_rank and f.epochs:
         raise ConfigError(f"`model.lora_rank` replaces staged fine-tuning; set finetune.epochs=0. "
                           f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")

@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -19,6 +20,8 @@ from fmkeras.data.text_pipeline import build_text_datasets
 from fmkeras.evaluate import evaluate_text_predictions, plot_history, write_json
 from fmkeras.train import fit, seed_everything
 from fmkeras.transfer import build_text_classifier, trainable_parameter_count
+from fmkeras.transfer.ensemble import average_classifiers, first_member
+from fmkeras.transfer.text_classifier import VECTORIZER_LAYER
 
 log = logging.getLogger("fmkeras")
 
@@ -29,10 +32,11 @@ def run_text_training(cfg: RunConfig) -> dict:
     seed_everything(cfg.train)
     source = load_text_source(cfg.data, cfg.text)
     data = build_text_datasets(source, cfg.data, cfg.train.batch_size)
-    model = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
+    # Built before the run directory: a wrong backbone fails before anything is written.
+    first = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
-    result = fit(model, data, cfg.train, run_dir)
+    model, result, members = _train_members(cfg, data, run_dir, first)
     model.save(os.path.join(run_dir, MODEL_FILE))
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
@@ -41,14 +45,55 @@ def run_text_training(cfg: RunConfig) -> dict:
     report = {
         "run_dir": run_dir, "name": cfg.name, "data": source.name, "modality": "text", "evaluated_on": split,
         "class_names": list(data.class_names), "image_shape": None,
-        "vocabulary_size": model.get_layer("vectorize").vocabulary_size(),
+        "vocabulary_size": first_member(model).get_layer(VECTORIZER_LAYER).vocabulary_size(),
         "num_train": data.num_train, "num_val": data.num_val, "num_test": data.num_test,
         "params": model.count_params(), "trainable_params": trainable_parameter_count(model),
-        "lora_rank": cfg.model.lora_rank, "train_seconds": round(result.seconds, 2), "epochs": result.epochs,
+        "lora_rank": cfg.model.lora_rank, "train_seconds": members["train_seconds"] if members else round(result.seconds, 2),
+        "epochs": result.epochs,
         "history": result.history, "stopped_early": result.stopped_early, "skipped": [], "skipped_count": 0,
-        "test": test,
+        "test": test, "ensemble": members,
     }
     if cfg.export.enabled:
         report["export"] = export_model(model, cfg, data.class_names, None)
     write_json(os.path.join(run_dir, "metrics.json"), report)
     return report
+
+
+def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
+    """(model, the first member's TrainResult, per-member facts or None). `first` is member 0, built
+    under train.seed. With `model.ensemble` = N > 1, N classifiers are trained one after another with
+    seeds train.seed + i, each in <run_dir>/members/<i>/ (its own checkpoints, history.csv, logs), and
+    averaged into one model."""
+    count = cfg.model.ensemble
+    if count == 1:
+        return first, fit(first, data, cfg.train, run_dir), None
+    models, results, facts = [], [], []
+    for i in range(count):
+        train = dataclasses.replace(cfg.train, seed=cfg.train.seed + i)
+        if i:
+            seed_everything(train)
+        model = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names)) if i else first
+        member_dir = os.path.join(run_dir, "members", str(i))
+        result = fit(model, data, train, member_dir)
+        models.append(model)
+        results.append(result)
+        history = result.history
+        val = history.get("val_accuracy") or history.get("accuracy")
+        facts.append({"member": i, "seed": train.seed, "run_dir": member_dir, "train_seconds": round(result.seconds, 2),
+                      "best_val_accuracy": round(max(val), 4) if val else None})
+        log.info("ensemble member %d/%d (seed %d) trained in %.1f s", i + 1, count, train.seed, result.seconds)
+    model = average_classifiers(models, name=f"{cfg.model.backbone}_text_ensemble")
+    return model, results[0], {"members": facts, "train_seconds": round(sum(r.seconds for r in results), 2),
+                               "val_accuracy": _accuracy(model, data.val)}
+
+
+def _accuracy(model, dataset):
+    """Accuracy of `model` on a batched (texts, int labels) dataset; None without one."""
+    if dataset is None:
+        return None
+    right = total = 0
+    for texts, labels in dataset:
+        predicted = model(texts, training=False).numpy().argmax(-1)
+        right += int((predicted == labels.numpy().reshape(-1)).sum())
+        total += len(predicted)
+    return round(right / total, 4) if total else None

@@ -71,3 +71,34 @@ def test_text_source_needs_a_text_backbone_and_no_augment(tmp_path):
     with pytest.raises(ConfigError, match="text sources need a text backbone"):
         run_training(cfg)
     assert not os.listdir(tmp_path)  # nothing written before the config is known to work
+
+
+@pytest.mark.slow
+def test_text_ensemble_trains_members_with_own_seeds_and_serves_their_mean(tmp_path):
+    cfg = RunConfig(name="text_ens", run_root=str(tmp_path / "runs"),
+                    data=DataConfig(source="text:debian", limit_train=600, limit_test=200, validation_split=0.2),
+                    model=ModelConfig(backbone="text_transformer", backbone_options=TINY, head=HeadConfig(),
+                                      ensemble=2),
+                    text=TextConfig(max_tokens=2000, sequence_length=16, wide="tf_idf"),
+                    train=TrainConfig(epochs=1, batch_size=64, learning_rate=3e-3, verbose=0),
+                    export=ExportConfig(base_dir=str(tmp_path / "saved_models")))
+    report = run_training(cfg)
+    members = report["ensemble"]["members"]
+    assert [m["seed"] for m in members] == [1337, 1338]
+    for m in members:
+        assert os.path.isfile(os.path.join(m["run_dir"], "checkpoints", "best.weights.h5"))
+        assert os.path.isfile(os.path.join(m["run_dir"], "history.csv"))
+    assert 0 <= report["ensemble"]["val_accuracy"] <= 1
+    texts = tf.constant(["multiplayer chess game with network play", "ip packet sniffer and firewall tool"])
+    model = keras.saving.load_model(os.path.join(report["run_dir"], MODEL_FILE), safe_mode=True)
+    a, b = (model.get_layer(f"member_{i}")(texts).numpy() for i in range(2))
+    assert np.abs(a - b).max() > 1e-4  # different seeds, different members
+    np.testing.assert_allclose(model(texts).numpy(), (a + b) / 2, atol=1e-6)
+    served = tf.saved_model.load(report["export"]["path"]).signatures["serving_default"]
+    np.testing.assert_allclose(served(text=texts)["probabilities"].numpy(), (a + b) / 2, atol=1e-5)
+
+
+def test_ensemble_is_refused_for_image_sources():
+    from fmkeras.config import validate
+    with pytest.raises(ConfigError, match="model.ensemble.*evaluate --ensemble"):
+        validate(RunConfig(data=DataConfig(source="fashion_mnist"), model=ModelConfig(ensemble=3)))

@@ -60,13 +60,18 @@ def standard_callbacks(cfg: TrainConfig, run_dir: str, monitor: str, resuming: b
     """Best weights on `monitor`, early stopping, TensorBoard, NaN stop, CSV log (appended when resuming)."""
     checkpoints = os.path.join(run_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
-    callbacks = {
+    callbacks = {}
+    if cfg.ema_momentum:
+        # First, so validation, the best checkpoint (and early stopping) see the averaged weights:
+        # it swaps them in before each evaluation and at each epoch end, and back before the next epoch.
+        callbacks["ema"] = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    callbacks.update({
         "checkpoint": BestWeights(os.path.join(checkpoints, "best.weights.h5"), monitor),
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         "nan": keras.callbacks.TerminateOnNaN(),
         "csv": keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resuming),
         "throughput": Throughput(cfg.batch_size),
-    }
+    })
     if cfg.early_stopping_patience:
         callbacks["early_stopping"] = keras.callbacks.EarlyStopping(
             monitor=monitor, patience=cfg.early_stopping_patience, mode="min")

@@ -9,13 +9,14 @@ from fmkeras.config import TrainConfig
 def build_optimizer(cfg: TrainConfig, learning_rate) -> keras.optimizers.Optimizer:
     """`learning_rate` is a float or a schedule (see fmkeras.train.schedules)."""
     decay = cfg.weight_decay or None
+    ema = {"use_ema": True, "ema_momentum": cfg.ema_momentum} if cfg.ema_momentum else {}
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
+        return keras.optimizers.Adam(learning_rate, weight_decay=decay, **ema)
     if cfg.optimizer == "adamw":
         # AdamW is Adam with decoupled weight decay; without a decay it would just be Adam.
-        return keras.optimizers.AdamW(learning_rate, weight_decay=cfg.weight_decay or 0.004)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=cfg.weight_decay or 0.004, **ema)
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=cfg.momentum, weight_decay=decay)
+        return keras.optimizers.SGD(learning_rate, momentum=cfg.momentum, weight_decay=decay, **ema)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 

@@ -59,3 +59,46 @@ def test_mixup_soft_labels_switch_the_loss_to_categorical(tmp_path, fashion_npz)
     result = fit(model, data, cfg.train, str(tmp_path / "run"))
     assert type(model.loss).__name__ == "CategoricalCrossentropy"
     assert np.isfinite(result.history["loss"][0]) and np.isfinite(result.history["val_loss"][0])
+
+
+def test_ema_weights_are_validated_checkpointed_and_returned(tmp_path):
+    import keras
+
+    class RawWeights(keras.callbacks.Callback):
+        """The training (not averaged) weights at each epoch's last step."""
+        def __init__(self):
+            super().__init__()
+            self.last, self.per_epoch = None, []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last = [w.copy() for w in self.model.get_weights()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.per_epoch.append(self.last)
+
+    cfg, data, model = _setup(tmp_path, epochs=3, learning_rate=3e-3, ema_momentum=0.9)
+    raw = RawWeights()
+    result = fit(model, data, cfg.train, str(tmp_path / "run"), extra_callbacks=[raw])
+    assert model.optimizer.use_ema
+    best = int(np.argmin(result.history["val_loss"]))
+    # The returned model holds the averaged weights of the best epoch: what validation scored ...
+    scores = model.evaluate(data.val, verbose=0, return_dict=True)
+    assert abs(scores["loss"] - result.history["val_loss"][best]) < 1e-3
+    # ... and not that epoch's training weights.
+    gap = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), raw.per_epoch[best]))
+    assert gap > 1e-4, gap
+
+
+def test_ema_with_resume_is_refused(tmp_path):
+    import dataclasses
+
+    import pytest
+
+    from fmkeras.config import validate
+    from fmkeras.errors import ConfigError
+    cfg = tiny_config(tmp_path, ema_momentum=0.99, backup_every_steps=5)
+    with pytest.raises(ConfigError, match="train.ema_momentum"):
+        validate(cfg)
+    with pytest.raises(ConfigError, match="train.ema_momentum"):
+        validate(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, backup_every_steps=0,
+                                                                    ema_momentum=1.0)))
