@@ -152,7 +152,7 @@ def low_label_budget(args) -> str:
             f"same for every mode")
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pretrain-epochs", type=int, default=10, help="maximum; the cosine schedule spans it")
     parser.add_argument("--pretrain-minutes", type=float, default=21.0, help="stop pretraining before this")
@@ -174,7 +174,11 @@ def main(argv=None):
     parser.add_argument("--labels-per-class", type=int, default=60)
     parser.add_argument("--limit-train", type=int, default=None, help="smoke runs: use only N training images")
     parser.add_argument("--limit-test", type=int, default=None, help="smoke runs: test on only N images")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     start = time.perf_counter()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as run_root:
