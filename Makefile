@@ -131,3 +131,12 @@ bench-robust-distill: install
 .PHONY: reliability
 reliability: install
 	$(PY) -m reliability $(ARGS)
+
+# --- low-label oracle ceiling: the same backbone pretrained SUPERVISED (labels of the other 59.4k training
+# images) beside SimCLR, probe + fine-tune on the same 600 labels; an upper bound, not an SSL result (~20 min).
+.PHONY: bench-low-label-ceiling
+bench-low-label-ceiling: install
+	mkdir -p benchmarks/results
+	$(PY) benchmarks/low_label.py --ceiling $(ARGS) > benchmarks/results/low_label_ceiling.json.tmp
+	mv benchmarks/results/low_label_ceiling.json.tmp benchmarks/results/low_label_ceiling.json
+	cat benchmarks/results/low_label_ceiling.json

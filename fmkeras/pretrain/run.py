@@ -76,16 +76,15 @@ def pretrain_simclr(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
 
 
 def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
-    """A classifier trained on the source's labels; returns (its backbone, report dict)."""
+    """A classifier trained on the source's labels; returns (its backbone, report dict). `callbacks` are added to
+    fit's (e.g. a wall-time stop)."""
     p = cfg.pretrain
     source = load_source(cfg.data)
     train_cfg = dataclasses.replace(cfg.train, epochs=p.epochs, batch_size=p.batch_size,
                                     learning_rate=p.learning_rate)
     data = build_datasets(source, cfg.data, p.batch_size)
     model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
-    if callbacks:
-        raise ValueError("extra callbacks are only supported for simclr pretraining")
-    result = fit(model, data, train_cfg, run_dir)
+    result = fit(model, data, train_cfg, run_dir, extra_callbacks=callbacks)
     report = {"data": source.name, "images": data.num_train, "image_shape": list(data.image_shape),
               "seconds": round(result.seconds, 2), "epochs": result.epochs, "history": result.history,
               "class_names": list(data.class_names)}
