@@ -43,7 +43,7 @@ from fmkeras.config import (AugmentConfig, DataConfig, ExportConfig, FinetuneCon
                             ModelConfig, PretrainConfig, RunConfig, TrainConfig)
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.data.labels import per_class_indices  # noqa: E402
-from fmkeras.data.pipeline import _split as split_train_val  # noqa: E402  (the split build_datasets makes)
+from fmkeras.data.pipeline import train_val_indices  # noqa: E402  (the split build_datasets makes)
 from fmkeras.evaluate.low_label import compare_low_label  # noqa: E402
 from fmkeras.pretrain import run_pretraining  # noqa: E402
 
@@ -106,7 +106,7 @@ def oracle_source(low: RunConfig, path: str) -> int:
     """Writes the training images the low-label runs do NOT label, with their labels, to `path` (.npz, no test
     split: the oracle never sees the test images); returns how many."""
     source = load_source(low.data)
-    train_idx, _ = split_train_val(source, low.data)
+    train_idx, _ = train_val_indices(source, low.data)
     labelled = train_idx[per_class_indices(source.y_train[train_idx], low.data.labels_per_class, low.data.seed,
                                            source.class_names)]
     others = np.setdiff1d(train_idx, labelled)

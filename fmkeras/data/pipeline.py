@@ -148,7 +148,7 @@ def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: boo
     return ds.with_options(pipeline_options(deterministic, sharded)).prefetch(AUTOTUNE)
 
 
-def _split(source: Source, cfg: DataConfig) -> tuple:
+def train_val_indices(source: Source, cfg: DataConfig) -> tuple:
     """(train, val) index arrays: the source's own validation split if it has one, else a seeded cut."""
     if source.x_val is not None:
         train_idx, val_idx = np.arange(len(source.y_train)), None
@@ -172,7 +172,7 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
     (see `dataset_fn` for `tf.distribute` input contexts).
     """
     shape = resolve_image_shape(source, cfg)
-    train_idx, val_idx = _split(source, cfg)
+    train_idx, val_idx = train_val_indices(source, cfg)
     sharded = num_shards > 1
     num_classes = len(source.class_names)
 
