@@ -308,6 +308,13 @@ class TextConfig:
     wide: str = "none"
     wide_ngrams: int = 2
     wide_max_tokens: int = 50000
+    # Linear member: also fit a TF-IDF (1..`wide_ngrams`-grams, sublinear tf, L2-normalized) logistic regression
+    # to convergence, full batch, with the L2 strength picked from `linear_l2` on the validation split
+    # (fmkeras.transfer.linear_text), and average it into the model with weight `linear_weight` (the
+    # Transformer member(s) share the rest).
+    linear_member: bool = False
+    linear_weight: float = 0.5
+    linear_l2: tuple = (3e-7, 1e-6, 3e-6, 1e-5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -597,6 +604,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_choice("text.wide", cfg.text.wide)
     _check_range("text.wide_ngrams", cfg.text.wide_ngrams, 1, 3)
     _check_range("text.wide_max_tokens", cfg.text.wide_max_tokens, 3)
+    _check_range("text.linear_weight", cfg.text.linear_weight, 0.0, 1.0, low_open=True)
+    if not cfg.text.linear_l2 or not all(isinstance(v, (int, float)) and v >= 0 for v in cfg.text.linear_l2):
+        raise ConfigError("`text.linear_l2` must be a non-empty list of numbers >= 0. "
+                          f"Received: text.linear_l2={cfg.text.linear_l2!r}")
     _check_range("data.labels_per_class", d.labels_per_class, 1)
     _check_range("data.label_noise", d.label_noise, 0.0, 0.9)
     _check_choice("train.adversarial", t.adversarial)

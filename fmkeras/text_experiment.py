@@ -21,6 +21,7 @@ from fmkeras.evaluate import evaluate_text_predictions, plot_history, write_json
 from fmkeras.train import fit, seed_everything
 from fmkeras.transfer import build_text_classifier, trainable_parameter_count
 from fmkeras.transfer.ensemble import average_classifiers, first_member
+from fmkeras.transfer.linear_text import fit_linear_text_classifier
 from fmkeras.transfer.text_classifier import VECTORIZER_LAYER
 
 log = logging.getLogger("fmkeras")
@@ -63,9 +64,10 @@ def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
     """(model, the first member's TrainResult, per-member facts or None). `first` is member 0, built
     under train.seed. With `model.ensemble` = N > 1, N classifiers are trained one after another with
     seeds train.seed + i, each in <run_dir>/members/<i>/ (its own checkpoints, history.csv, logs), and
-    averaged into one model."""
-    count = cfg.model.ensemble
-    if count == 1:
+    averaged into one model. `text.linear_member` adds a converged TF-IDF logistic regression with weight
+    `text.linear_weight` (the N classifiers share the rest equally)."""
+    count, linear = cfg.model.ensemble, cfg.text.linear_member
+    if count == 1 and not linear:
         return first, fit(first, data, cfg.train, run_dir), None
     models, results, facts = [], [], []
     for i in range(count):
@@ -79,11 +81,20 @@ def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
         results.append(result)
         history = result.history
         val = history.get("val_accuracy") or history.get("accuracy")
-        facts.append({"member": i, "seed": train.seed, "run_dir": member_dir, "train_seconds": round(result.seconds, 2),
-                      "best_val_accuracy": round(max(val), 4) if val else None})
+        facts.append({"member": i, "kind": cfg.model.backbone, "seed": train.seed, "run_dir": member_dir,
+                      "train_seconds": round(result.seconds, 2), "best_val_accuracy": round(max(val), 4) if val else None})
         log.info("ensemble member %d/%d (seed %d) trained in %.1f s", i + 1, count, train.seed, result.seconds)
-    model = average_classifiers(models, name=f"{cfg.model.backbone}_text_ensemble")
-    return model, results[0], {"members": facts, "train_seconds": round(sum(r.seconds for r in results), 2),
+    seconds, weights = sum(r.seconds for r in results), None
+    if linear:
+        member, linear_facts = fit_linear_text_classifier(cfg.text, data.train_texts, data.train_labels,
+                                                          data.val_texts, data.val_labels, len(data.class_names))
+        models.append(member)
+        facts.append({"member": count, "kind": "tfidf_logistic_regression", **linear_facts})
+        seconds += linear_facts["seconds"]
+        weights = [(1 - cfg.text.linear_weight) / count] * count + [cfg.text.linear_weight]
+        log.info("linear member fitted in %.1f s (l2 %g)", linear_facts["seconds"], linear_facts["l2"])
+    model = average_classifiers(models, name=f"{cfg.model.backbone}_text_ensemble", weights=weights)
+    return model, results[0], {"members": facts, "weights": weights, "train_seconds": round(seconds, 2),
                                "val_accuracy": _accuracy(model, data.val)}
 
 

@@ -79,23 +79,27 @@ def test_text_ensemble_trains_members_with_own_seeds_and_serves_their_mean(tmp_p
                     data=DataConfig(source="text:debian", limit_train=600, limit_test=200, validation_split=0.2),
                     model=ModelConfig(backbone="text_transformer", backbone_options=TINY, head=HeadConfig(),
                                       ensemble=2),
-                    text=TextConfig(max_tokens=2000, sequence_length=16, wide="tf_idf"),
+                    text=TextConfig(max_tokens=2000, sequence_length=16, wide="tf_idf", linear_member=True,
+                                    linear_weight=0.4),
                     train=TrainConfig(epochs=1, batch_size=64, learning_rate=3e-3, verbose=0),
                     export=ExportConfig(base_dir=str(tmp_path / "saved_models")))
     report = run_training(cfg)
     members = report["ensemble"]["members"]
-    assert [m["seed"] for m in members] == [1337, 1338]
-    for m in members:
+    assert [m.get("seed") for m in members] == [1337, 1338, None]
+    assert members[2]["kind"] == "tfidf_logistic_regression" and members[2]["features"] > 100
+    assert report["ensemble"]["weights"] == pytest.approx([0.3, 0.3, 0.4])
+    for m in members[:2]:
         assert os.path.isfile(os.path.join(m["run_dir"], "checkpoints", "best.weights.h5"))
         assert os.path.isfile(os.path.join(m["run_dir"], "history.csv"))
     assert 0 <= report["ensemble"]["val_accuracy"] <= 1
     texts = tf.constant(["multiplayer chess game with network play", "ip packet sniffer and firewall tool"])
     model = keras.saving.load_model(os.path.join(report["run_dir"], MODEL_FILE), safe_mode=True)
-    a, b = (model.get_layer(f"member_{i}")(texts).numpy() for i in range(2))
+    a, b, linear = (model.get_layer(f"member_{i}")(texts).numpy() for i in range(3))
     assert np.abs(a - b).max() > 1e-4  # different seeds, different members
-    np.testing.assert_allclose(model(texts).numpy(), (a + b) / 2, atol=1e-6)
+    expected = 0.3 * a + 0.3 * b + 0.4 * linear
+    np.testing.assert_allclose(model(texts).numpy(), expected, atol=1e-6)
     served = tf.saved_model.load(report["export"]["path"]).signatures["serving_default"]
-    np.testing.assert_allclose(served(text=texts)["probabilities"].numpy(), (a + b) / 2, atol=1e-5)
+    np.testing.assert_allclose(served(text=texts)["probabilities"].numpy(), expected, atol=1e-5)
 
 
 def test_ensemble_is_refused_for_image_sources():

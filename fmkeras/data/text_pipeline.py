@@ -28,6 +28,9 @@ class TextDatasets(Datasets):
     """`Datasets` of (texts, labels) batches; `image_shape` is None and `train_texts` holds the
     training split's texts for fitting the vocabulary (never validation or test texts)."""
     train_texts: Optional[np.ndarray] = None
+    train_labels: Optional[np.ndarray] = None  # the arrays behind `train` / `val`, for models fitted outside
+    val_texts: Optional[np.ndarray] = None     # of Keras' fit (text.linear_member)
+    val_labels: Optional[np.ndarray] = None
 
 
 def _dataset(texts, labels, cfg: DataConfig, batch_size: int, training: bool) -> tf.data.Dataset:
@@ -63,4 +66,5 @@ def build_text_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Tex
         test, num_test = _dataset(xt, yt, cfg, batch_size, False), len(yt)
     return TextDatasets(train=train, val=val, test=test, image_shape=None, class_names=source.class_names,
                         num_train=len(train_idx), num_val=len(val_idx), num_test=num_test, skipped=source.skipped,
-                        train_texts=np.asarray(x[train_idx], dtype=str))
+                        train_texts=np.asarray(x[train_idx], dtype=str), train_labels=np.asarray(y[train_idx]),
+                        val_texts=np.asarray(x[val_idx], dtype=str), val_labels=np.asarray(y[val_idx]))

@@ -24,8 +24,30 @@ def member_name(index: int) -> str:
     return f"{MEMBER_PREFIX}{index}"
 
 
-def average_classifiers(members: list, name: str = "ensemble") -> keras.Model:
-    """One model: input -> each member (renamed member_0, member_1, ...) -> mean of probabilities."""
+@keras.saving.register_keras_serializable(package="fmkeras")
+class WeightedMean(keras.layers.Layer):
+    """sum_i weights[i] * inputs[i] for a list of same-shaped inputs (weights sum to 1)."""
+
+    def __init__(self, weights: list, **kwargs):
+        super().__init__(**kwargs)
+        self.member_weights = [float(w) for w in weights]
+
+    def call(self, inputs):
+        return sum(w * x for w, x in zip(self.member_weights, inputs))
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "weights": self.member_weights}
+
+
+def average_classifiers(members: list, name: str = "ensemble", weights: list = None) -> keras.Model:
+    """One model: input -> each member (renamed member_0, member_1, ...) -> mean of probabilities
+    (weighted by `weights`, which must sum to 1, if given)."""
+    if weights is not None and (len(weights) != len(members) or abs(sum(weights) - 1) > 1e-6
+                                or min(weights) < 0):
+        raise ConfigError(f"ensemble weights must be one per member, >= 0, summing to 1. Received: {weights}")
     if len(members) < 2:
         raise ConfigError(f"an ensemble needs at least two members. Received: {len(members)}")
     first = members[0].inputs[0]
@@ -35,7 +57,9 @@ def average_classifiers(members: list, name: str = "ensemble") -> keras.Model:
                               f"member 0 takes {first.dtype} {tuple(first.shape)}")
         member.name = member_name(i)
     inputs = keras.Input(shape=tuple(first.shape[1:]), dtype=first.dtype, name=members[0].layers[0].name)
-    outputs = keras.layers.Average(name=OUTPUT_LAYER)([member(inputs) for member in members])
+    probabilities = [member(inputs) for member in members]
+    outputs = (keras.layers.Average(name=OUTPUT_LAYER)(probabilities) if weights is None
+               else WeightedMean(weights, name=OUTPUT_LAYER)(probabilities))
     return keras.Model(inputs, outputs, name=name)
 
 
