@@ -80,14 +80,16 @@ def tfidf_baseline(texts, labels, train_idx, val_idx, x_test, y_test) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}, correct
 
 
-def model_correct(run_dir: str, texts, labels, batch_size: int = 256, member: str = None) -> np.ndarray:
-    """Per-text correctness of the run's saved model (model.keras, raw strings in) on `texts`, or of
-    one of its ensemble members (`member`, e.g. "member_3")."""
+def load_run_model(run_dir: str):
+    """The run's saved model (model.keras, raw strings in)."""
     import keras
-    import tensorflow as tf
     from fmkeras.experiment import MODEL_FILE
-    model = keras.saving.load_model(os.path.join(run_dir, MODEL_FILE), safe_mode=True)
-    model = model.get_layer(member) if member else model
+    return keras.saving.load_model(os.path.join(run_dir, MODEL_FILE), safe_mode=True)
+
+
+def model_correct(model, texts, labels, batch_size: int = 256) -> np.ndarray:
+    """Per-text correctness of `model` (or of one ensemble member layer) on `texts`."""
+    import tensorflow as tf
     probabilities = np.concatenate([model(tf.constant(texts[i:i + batch_size]), training=False).numpy()
                                     for i in range(0, len(texts), batch_size)])
     return probabilities.argmax(-1) == labels
@@ -96,7 +98,8 @@ def model_correct(run_dir: str, texts, labels, batch_size: int = 256, member: st
 def fmkeras_run(cfg, x_test, y_test) -> tuple:
     """Trains `cfg` with fmkeras (run_training); returns its report and per-text test correctness."""
     report = run_training(cfg)
-    right = model_correct(report["run_dir"], x_test, y_test)
+    model = load_run_model(report["run_dir"])
+    right = model_correct(model, x_test, y_test)
     summary = {**binomial_ci(right), "macro_f1": report["test"]["macro_f1"], "params": report["params"],
                "vocabulary_size": report["vocabulary_size"], "standardize": cfg.text.standardize,
                "wide": cfg.text.wide, "ensemble": cfg.model.ensemble, "epochs": len(report["history"]["loss"]),
@@ -105,8 +108,8 @@ def fmkeras_run(cfg, x_test, y_test) -> tuple:
         summary["val_accuracy"] = report["ensemble"]["val_accuracy"]
         summary["members"] = [{k: v for k, v in m.items() if k != "run_dir"} for m in report["ensemble"]["members"]]
         for m in summary["members"]:  # each member alone on the same test texts
-            m["test_accuracy"] = round(float(model_correct(report["run_dir"], x_test, y_test,
-                                                           member=f"member_{m['member']}").mean()), 4)
+            member = model.get_layer(f"member_{m['member']}")
+            m["test_accuracy"] = round(float(model_correct(member, x_test, y_test).mean()), 4)
         summary["member_weights"] = report["ensemble"]["weights"]
     return summary, right
 

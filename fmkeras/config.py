@@ -20,6 +20,8 @@ import yaml
 
 from fmkeras.errors import ConfigError
 
+TEXT_SOURCE_PREFIX = "text:"  # data.source values starting with it select the text task (fmkeras.data.text)
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
@@ -588,7 +590,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("tune.hyperband_factor", tune.hyperband_factor, 2)
     _check_range("model.lora_rank", m.lora_rank, 0)
     _check_range("model.ensemble", m.ensemble, 1, 16)
-    if m.ensemble > 1 and not d.source.startswith("text:"):
+    if m.ensemble > 1 and not d.source.startswith(TEXT_SOURCE_PREFIX):
         raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
                           "train runs with different train.seed values and average them with "
                           f"`fmkeras evaluate --ensemble=RUN_A,RUN_B`. Received: model.ensemble={m.ensemble}, "

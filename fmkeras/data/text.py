@@ -18,11 +18,11 @@ import os
 
 import numpy as np
 
-from fmkeras.config import DataConfig, TextConfig
+from fmkeras.config import TEXT_SOURCE_PREFIX, DataConfig, TextConfig
 from fmkeras.data.source import Source, select_classes
 from fmkeras.errors import DataError
 
-TEXT_PREFIX = "text:"
+TEXT_PREFIX = TEXT_SOURCE_PREFIX
 SPLIT_COLUMN = "split"
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from fmkeras.config import TextConfig
 from fmkeras.errors import ConfigError
+from fmkeras.transfer.text_classifier import build_wide_vectorizer
 
 LINEAR_VECTORIZER_LAYER = "vectorize_linear"
 STEPS = 600  # full-batch Adam steps on a convex loss; tests/transfer/test_linear_text.py checks the result
@@ -55,16 +56,7 @@ class SublinearTfIdf(keras.layers.Layer):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
 
 
-def _count_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVectorization:
-    from fmkeras.transfer.text_classifier import _standardize
-    vectorizer = keras.layers.TextVectorization(max_tokens=cfg.wide_max_tokens, standardize=_standardize(cfg),
-                                                ngrams=cfg.wide_ngrams if cfg.wide_ngrams > 1 else None,
-                                                output_mode="count", name=LINEAR_VECTORIZER_LAYER)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(train_texts))).batch(1024))
-    return vectorizer
-
-
-def _sparse_counts(vectorizer, texts, batch: int = 2048) -> tf.SparseTensor:
+def _sparse_counts(vectorizer, texts, batch: int = 512) -> tf.SparseTensor:
     parts = [tf.sparse.from_dense(vectorizer(tf.constant(list(texts[i:i + batch]))))
              for i in range(0, len(texts), batch)]
     return tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0]
@@ -106,7 +98,7 @@ def fit_linear_text_classifier(cfg: TextConfig, train_texts, train_labels, val_t
     if train_texts is None or not len(train_texts):
         raise ConfigError("`text.linear_member` fits on the training texts; none were given")
     start = time.perf_counter()
-    vectorizer = _count_vectorizer(cfg, train_texts)
+    vectorizer = build_wide_vectorizer(cfg, train_texts, output_mode="count", name=LINEAR_VECTORIZER_LAYER)
     counts = _sparse_counts(vectorizer, np.asarray(train_texts))
     document_frequency = np.bincount(counts.indices[:, 1].numpy(), minlength=int(counts.dense_shape[1]))
     idf = (np.log((1.0 + len(train_texts)) / (1.0 + document_frequency)) + 1.0).astype("float32")

@@ -96,15 +96,17 @@ def build_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVectoriza
     return vectorizer
 
 
-def build_wide_vectorizer(cfg: TextConfig, train_texts) -> keras.layers.TextVectorization:
-    """The wide branch's bag-of-n-grams layer: `cfg.wide` ("tf_idf") over word 1..`cfg.wide_ngrams`-grams,
-    at most `cfg.wide_max_tokens`, vocabulary and IDF weights adapted on `train_texts`."""
+def build_wide_vectorizer(cfg: TextConfig, train_texts, output_mode: str = None,
+                          name: str = WIDE_VECTORIZER_LAYER) -> keras.layers.TextVectorization:
+    """A bag-of-n-grams layer over word 1..`cfg.wide_ngrams`-grams, at most `cfg.wide_max_tokens`, vocabulary
+    (and IDF weights) adapted on `train_texts`: the wide branch's (`output_mode` = `cfg.wide`, "tf_idf") or,
+    e.g., the linear member's n-gram counts (`output_mode="count"`)."""
     if train_texts is None:
         raise ConfigError(f"`text.wide={cfg.wide}` learns its n-gram vocabulary from the training texts; "
                           "none were given (set text.wide=none to build from a vocabulary file alone)")
     vectorizer = keras.layers.TextVectorization(max_tokens=cfg.wide_max_tokens, standardize=_standardize(cfg),
                                                 ngrams=cfg.wide_ngrams if cfg.wide_ngrams > 1 else None,
-                                                output_mode=cfg.wide, name=WIDE_VECTORIZER_LAYER)
+                                                output_mode=output_mode or cfg.wide, name=name)
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(train_texts))).batch(1024))
     return vectorizer
 
