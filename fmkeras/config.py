@@ -16,9 +16,32 @@ import os
 import typing
 from typing import Any, Optional
 
+import re
+
 import yaml
 
 from fmkeras.errors import ConfigError
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that `1e-4` is a float as in YAML 1.2 (PyYAML, a YAML 1.1 parser,
+    reads it as the string "1e-4" and only `1.0e-4` as a number)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def yaml_load(text: str):
+    """Parses YAML like `yaml.safe_load`, reading `1e-4` as a number (config files, `--set` values)."""
+    return yaml.load(text, Loader=_YamlLoader)
+
 
 TEXT_SOURCE_PREFIX = "text:"  # data.source values starting with it select the text task (fmkeras.data.text)
 
@@ -387,7 +410,7 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
         if kind is tuple:
             if isinstance(value, str):
                 value = [v for v in value.replace("x", ",").split(",") if v.strip()]
-                value = [yaml.safe_load(v) for v in value]
+                value = [yaml_load(v) for v in value]
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = [value]  # a lone number is a one-item list; validate() judges its length
             if not isinstance(value, (list, tuple)):
@@ -455,7 +478,7 @@ def apply_overrides(cfg: RunConfig, overrides: dict) -> RunConfig:
     for key, value in overrides.items():
         if isinstance(value, str) and value.strip():
             try:
-                value = yaml.safe_load(value)
+                value = yaml_load(value)
             except yaml.YAMLError:
                 pass  # not YAML: keep the text, the field's type decides
         cfg = _replace_path(cfg, key.split("."), value, key)
@@ -477,7 +500,7 @@ def load_config_file(path: str) -> dict:
     with open(path) as fh:
         text = fh.read()
     try:
-        values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        values = json.loads(text) if path.endswith(".json") else yaml_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"config file {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
                           f"{str(err).splitlines()[0]}") from None

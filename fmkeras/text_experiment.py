@@ -23,15 +23,21 @@ from fmkeras.transfer import build_text_classifier, trainable_parameter_count
 from fmkeras.transfer.ensemble import average_classifiers, first_member
 from fmkeras.transfer.linear_text import fit_linear_text_classifier
 from fmkeras.transfer.text_classifier import VECTORIZER_LAYER
+from fmkeras.transfer.weight_hashes import write_sha256_sidecar
 
 log = logging.getLogger("fmkeras")
 
 
 def run_text_training(cfg: RunConfig) -> dict:
     """Trains a text classifier for `cfg`, evaluates on the test split, writes the run dir and exports."""
+    return train_text_source(cfg, load_text_source(cfg.data, cfg.text))
+
+
+def train_text_source(cfg: RunConfig, source) -> dict:
+    """`run_text_training` on an already loaded text `source` (`fmkeras tune` retrains its best trial
+    on the search's train+val texts this way). Returns the run report (also in metrics.json)."""
     from fmkeras.experiment import MODEL_FILE, export_model, make_run_dir
     seed_everything(cfg.train)
-    source = load_text_source(cfg.data, cfg.text)
     data = build_text_datasets(source, cfg.data, cfg.train.batch_size)
     # Built before the run directory: a wrong backbone fails before anything is written.
     first = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
@@ -39,6 +45,7 @@ def run_text_training(cfg: RunConfig) -> dict:
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
     model, result, members = _train_members(cfg, data, run_dir, first)
     model.save(os.path.join(run_dir, MODEL_FILE))
+    write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
     test = evaluate_text_predictions(lambda x: model(x, training=False), test_set, data.class_names,
@@ -79,10 +86,11 @@ def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
         result = fit(model, data, train, member_dir)
         models.append(model)
         results.append(result)
-        history = result.history
-        val = history.get("val_accuracy") or history.get("accuracy")
+        val, accuracy = result.history.get("val_accuracy"), result.history.get("accuracy")
         facts.append({"member": i, "kind": cfg.model.backbone, "seed": train.seed, "run_dir": member_dir,
-                      "train_seconds": round(result.seconds, 2), "best_val_accuracy": round(max(val), 4) if val else None})
+                      "train_seconds": round(result.seconds, 2),
+                      "best_val_accuracy": round(max(val), 4) if val else None,  # None without a validation split
+                      "final_train_accuracy": round(accuracy[-1], 4) if accuracy else None})
         log.info("ensemble member %d/%d (seed %d) trained in %.1f s", i + 1, count, train.seed, result.seconds)
     seconds, weights = sum(r.seconds for r in results), None
     if linear:

@@ -54,6 +54,19 @@ def test_yaml_file_loads_nested(tmp_path):
     assert (cfg.name, cfg.train.epochs, cfg.model.head.dense_units) == ("demo", 2, (64, 32))
 
 
+def test_exponent_without_a_dot_is_a_number_in_files_lists_and_search_spaces(tmp_path):
+    # PyYAML (YAML 1.1) alone reads `1e-4` as the string "1e-4": a list or a tune.space range then held text.
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  learning_rate: 3e-4\ntext:\n  linear_l2: [1e-6, 1E-1, 0.5]\n"
+                    "tune:\n  space:\n    train.learning_rate: {min: 1e-5, max: 1e-2, sampling: log}\n")
+    cfg = load_config(str(path))
+    assert cfg.train.learning_rate == 3e-4 and cfg.text.linear_l2 == (1e-6, 0.1, 0.5)
+    assert cfg.tune.space["train.learning_rate"] == {"min": 1e-5, "max": 1e-2, "sampling": "log"}
+    cfg = apply_overrides(cfg, {"text.linear_l2": "[3e-7, 1e-5]", "tune.space": '{"train.weight_decay": [0, 1e-4]}'})
+    assert cfg.text.linear_l2 == (3e-7, 1e-5) and cfg.tune.space == {"train.weight_decay": [0, 1e-4]}
+    assert apply_overrides(cfg, {"name": "1e5x"}).name == "1e5x"  # not a number: stays text
+
+
 def test_invalid_yaml_and_missing_file_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [unclosed\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fmkeras.cli.flags import config_from_flags
 
 HELP = ("search hyperparameters declared in tune.space (rerun to resume): "
-        "fmkeras tune --recipe=cnn_fashion_tune --max_trials=8")
+        "fmkeras tune --recipe=cnn_fashion_tune --max_trials=8 (text: --recipe=text_debian)")
 
 
 def run() -> dict:

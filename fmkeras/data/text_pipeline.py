@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import is_identity
-from fmkeras.data.pipeline import Datasets, split_indices
+from fmkeras.data.pipeline import Datasets, train_val_indices
 from fmkeras.data.source import Source
 from fmkeras.errors import ConfigError, DataError
 
@@ -49,15 +49,11 @@ def build_text_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Tex
     if not is_identity(cfg.augment):
         raise ConfigError("`data.augment` applies to images only; clear it for text sources "
                           "(or start from --recipe=text_debian)")
-    train_idx, val_idx = split_indices(len(source.y_train), cfg.validation_split, cfg.seed)
-    if cfg.limit_train:
-        train_idx = train_idx[: cfg.limit_train]
-        val_idx = val_idx[: max(1, int(round(cfg.limit_train * cfg.validation_split)))] if len(val_idx) else val_idx
-    if len(train_idx) == 0:
-        raise DataError(f"{source.name}: no training texts left after the validation split")
+    train_idx, val_idx = train_val_indices(source, cfg)  # the same cut as images (and `fmkeras tune`'s retrain)
     x, y = source.x_train, source.y_train
+    xv, yv = (source.x_val, source.y_val) if val_idx is None else (x[val_idx], y[val_idx])
     train = _dataset(x[train_idx], y[train_idx], cfg, batch_size, True)
-    val = _dataset(x[val_idx], y[val_idx], cfg, batch_size, False) if len(val_idx) else None
+    val = _dataset(xv, yv, cfg, batch_size, False) if len(yv) else None
     test, num_test = None, 0
     if source.x_test is not None and len(source.y_test):
         xt, yt = source.x_test, source.y_test
@@ -65,6 +61,6 @@ def build_text_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Tex
             xt, yt = xt[: cfg.limit_test], yt[: cfg.limit_test]
         test, num_test = _dataset(xt, yt, cfg, batch_size, False), len(yt)
     return TextDatasets(train=train, val=val, test=test, image_shape=None, class_names=source.class_names,
-                        num_train=len(train_idx), num_val=len(val_idx), num_test=num_test, skipped=source.skipped,
+                        num_train=len(train_idx), num_val=len(yv), num_test=num_test, skipped=source.skipped,
                         train_texts=np.asarray(x[train_idx], dtype=str), train_labels=np.asarray(y[train_idx]),
-                        val_texts=np.asarray(x[val_idx], dtype=str), val_labels=np.asarray(y[val_idx]))
+                        val_texts=np.asarray(xv, dtype=str), val_labels=np.asarray(yv))

@@ -4,6 +4,8 @@ Results live in `<tune.directory>/<tune.project_name or name>/`: keras-tuner's o
 trial_*/trial.json, per-trial run directories), summary.json, trial_scores.png and best/ (the best
 configuration retrained on train+val, evaluated on test and exported). Rerunning the same command
 reloads that state (`tune.overwrite=false`): finished trials are kept, an interrupted one is rerun.
+Text sources (`data.source=text:...`) search the same way; each trial trains one text classifier
+(fmkeras.tune.hypermodel.TextHyperModel) and the retrain applies `model.ensemble`/`text.linear_member`.
 
 Distributed tuning is keras-tuner's chief/worker mode: the chief process (KERASTUNER_TUNER_ID=chief)
 serves the oracle on KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT, every worker (KERASTUNER_TUNER_ID=
@@ -24,10 +26,11 @@ from keras_tuner.src.distribute import utils as dist_utils
 
 from fmkeras.config import RunConfig
 from fmkeras.data import load_source
+from fmkeras.data.text import is_text_source, load_text_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.train.strategy import resolve_strategy_name
-from fmkeras.tune.hypermodel import FinetuneHyperModel, objective_direction
+from fmkeras.tune.hypermodel import hypermodel_for, objective_direction
 from fmkeras.tune.report import plot_trial_scores, summarize_trials
 from fmkeras.tune.retrain import retrain_best
 from fmkeras.tune.space import trial_config
@@ -90,8 +93,8 @@ def run_search(cfg: RunConfig) -> dict:
     if resolve_strategy_name(cfg.distribute) != "default":
         log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
                     resolve_strategy_name(cfg.distribute))
-    source = load_source(cfg.data)
-    tuner = build_tuner(cfg, FinetuneHyperModel(cfg, source))
+    source = load_text_source(cfg.data, cfg.text) if is_text_source(cfg.data.source) else load_source(cfg.data)
+    tuner = build_tuner(cfg, hypermodel_for(cfg, source))
     tuner.search(verbose=min(cfg.train.verbose, 1))
     if is_tuning_worker():
         return {"role": "worker", "tuner_id": tuner.tuner_id, "trials_run": tuner.trials_run}
