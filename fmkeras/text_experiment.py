@@ -14,15 +14,17 @@ import dataclasses
 import logging
 import os
 
-from fmkeras.config import RunConfig, to_dict
+from fmkeras.config import DistributeConfig, RunConfig, to_dict
 from fmkeras.data.text import load_text_source
-from fmkeras.data.text_pipeline import build_text_datasets
+from fmkeras.data.text_pipeline import build_text_datasets, vectorized_datasets
+from fmkeras.errors import ConfigError
 from fmkeras.evaluate import evaluate_text_predictions, plot_history, write_json
 from fmkeras.train import fit, seed_everything
+from fmkeras.train.strategy import build_strategy, resolve_strategy_name, scale_for_replicas, strategy_name
 from fmkeras.transfer import build_text_classifier, trainable_parameter_count
 from fmkeras.transfer.ensemble import average_classifiers, first_member
 from fmkeras.transfer.linear_text import fit_linear_text_classifier
-from fmkeras.transfer.text_classifier import VECTORIZER_LAYER
+from fmkeras.transfer.text_classifier import VECTORIZER_LAYER, split_vectorizers
 from fmkeras.transfer.weight_hashes import write_sha256_sidecar
 
 log = logging.getLogger("fmkeras")
@@ -37,13 +39,16 @@ def train_text_source(cfg: RunConfig, source) -> dict:
     """`run_text_training` on an already loaded text `source` (`fmkeras tune` retrains its best trial
     on the search's train+val texts this way). Returns the run report (also in metrics.json)."""
     from fmkeras.experiment import MODEL_FILE, export_model, make_run_dir
+    strategy = text_strategy(cfg.distribute)
+    given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LR
     seed_everything(cfg.train)
     data = build_text_datasets(source, cfg.data, cfg.train.batch_size)
     # Built before the run directory: a wrong backbone fails before anything is written.
-    first = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
+    with strategy.scope():
+        first = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
     run_dir = make_run_dir(cfg)
-    write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))
-    model, result, members = _train_members(cfg, data, run_dir, first)
+    write_json(os.path.join(run_dir, "config.json"), to_dict(given))
+    model, result, members = _train_members(cfg, data, run_dir, first, strategy)
     model.save(os.path.join(run_dir, MODEL_FILE))
     write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
@@ -60,6 +65,8 @@ def train_text_source(cfg: RunConfig, source) -> dict:
         "epochs": result.epochs,
         "history": result.history, "stopped_early": result.stopped_early, "skipped": [], "skipped_count": 0,
         "test": test, "ensemble": members,
+        "distribute": {"strategy": strategy_name(strategy), "replicas": strategy.num_replicas_in_sync,
+                       "global_batch_size": cfg.train.batch_size, "learning_rate": cfg.train.learning_rate},
     }
     if cfg.export.enabled:
         report["export"] = export_model(model, cfg, data.class_names, None)
@@ -67,7 +74,30 @@ def train_text_source(cfg: RunConfig, source) -> dict:
     return report
 
 
-def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
+def text_strategy(cfg: DistributeConfig):
+    """The strategy of a text run: default or mirrored (`distribute.strategy`, `auto` as for images)."""
+    name = resolve_strategy_name(cfg)
+    if name not in ("default", "mirrored"):
+        why = {"multiworker": "Keras 3 `fit` does not run under MultiWorkerMirroredStrategy and the multi-worker "
+                              "loop reads image batches",
+               "tpu": "TextVectorization's string ops do not run on a TPU"}[name]
+        raise ConfigError(f"text runs train under distribute.strategy=default or mirrored ({why}). "
+                          f"Received: distribute.strategy={cfg.strategy!r} (resolved to {name})")
+    return build_strategy(cfg)
+
+
+def fit_text(model, data, train_cfg, run_dir: str, strategy):
+    """`fit` of a string-input classifier. Under a distribution strategy the texts are tokenized in the
+    input pipeline and the model's numeric core (the same layers and weights) is fitted: Keras' `fit`
+    under MirroredStrategy cannot handle string batches."""
+    if strategy_name(strategy) == "default":
+        return fit(model, data, train_cfg, run_dir)
+    with strategy.scope():
+        vectorizers, core = split_vectorizers(model)
+        return fit(core, vectorized_datasets(data, vectorizers), train_cfg, run_dir)
+
+
+def _train_members(cfg: RunConfig, data, run_dir: str, first, strategy) -> tuple:
     """(model, the first member's TrainResult, per-member facts or None). `first` is member 0, built
     under train.seed. With `model.ensemble` = N > 1, N classifiers are trained one after another with
     seeds train.seed + i, each in <run_dir>/members/<i>/ (its own checkpoints, history.csv, logs), and
@@ -75,15 +105,18 @@ def _train_members(cfg: RunConfig, data, run_dir: str, first) -> tuple:
     `text.linear_weight` (the N classifiers share the rest equally)."""
     count, linear = cfg.model.ensemble, cfg.text.linear_member
     if count == 1 and not linear:
-        return first, fit(first, data, cfg.train, run_dir), None
+        return first, fit_text(first, data, cfg.train, run_dir, strategy), None
     models, results, facts = [], [], []
     for i in range(count):
         train = dataclasses.replace(cfg.train, seed=cfg.train.seed + i)
         if i:
             seed_everything(train)
-        model = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names)) if i else first
+        model = first
+        if i:
+            with strategy.scope():
+                model = build_text_classifier(cfg.model, cfg.text, data.train_texts, len(data.class_names))
         member_dir = os.path.join(run_dir, "members", str(i))
-        result = fit(model, data, train, member_dir)
+        result = fit_text(model, data, train, member_dir, strategy)
         models.append(model)
         results.append(result)
         val, accuracy = result.history.get("val_accuracy"), result.history.get("accuracy")

@@ -64,3 +64,14 @@ def build_text_datasets(source: Source, cfg: DataConfig, batch_size: int) -> Tex
                         num_train=len(train_idx), num_val=len(yv), num_test=num_test, skipped=source.skipped,
                         train_texts=np.asarray(x[train_idx], dtype=str), train_labels=np.asarray(y[train_idx]),
                         val_texts=np.asarray(xv, dtype=str), val_labels=np.asarray(yv))
+
+
+def vectorized_datasets(data: TextDatasets, vectorizers: list) -> TextDatasets:
+    """`data` with each batch's texts replaced by the outputs of `vectorizers` (a tuple, one per layer),
+    tokenized in the input pipeline; the arrays behind it (`train_texts`, ...) stay as they are."""
+    def vectorize(texts, labels):
+        return tuple(vectorizer(texts) for vectorizer in vectorizers), labels
+
+    def mapped(ds):
+        return None if ds is None else ds.map(vectorize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return dataclasses.replace(data, train=mapped(data.train), val=mapped(data.val), test=mapped(data.test))

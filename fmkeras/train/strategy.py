@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -74,7 +75,7 @@ def build_strategy(cfg: DistributeConfig, environ=None):
     if name == "default":
         strategy = tf.distribute.get_strategy()
     elif name == "mirrored":
-        strategy = tf.distribute.MirroredStrategy(devices=list(cfg.devices) or None)
+        strategy = mirrored_strategy(tuple(cfg.devices))
     elif name == "multiworker":
         if tf_config_workers(environ) < 1:
             raise ConfigError("`distribute.strategy=multiworker` needs TF_CONFIG naming the cluster and this task")
@@ -90,6 +91,14 @@ def build_strategy(cfg: DistributeConfig, environ=None):
                           f"Received: distribute.strategy={name!r}")
     log.info("strategy %s with %d replica(s)", name, strategy.num_replicas_in_sync)
     return strategy
+
+
+@functools.lru_cache(maxsize=None)
+def mirrored_strategy(devices: tuple = ()) -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy per device list and process. A second instance over the same devices reuses
+    the first one's collective keys, and all-reducing sparse gradients (a text model's embedding) then
+    fails with "Shape mismatch in the collective instance" (seen with two runs in one process)."""
+    return tf.distribute.MirroredStrategy(devices=list(devices) or None)
 
 
 def strategy_name(strategy) -> str:

@@ -143,3 +143,14 @@ def build_text_classifier(cfg: ModelConfig, text: TextConfig, train_texts, num_c
         head = HeadConfig(binary=head.binary)
     outputs = add_head(features, num_classes, head)
     return keras.Model(inputs, outputs, name=f"{cfg.backbone}_text_classifier")
+
+
+def split_vectorizers(model: keras.Model) -> tuple:
+    """(vectorizers, core): the classifier's `TextVectorization` layers in input order, and a model that
+    shares every other layer (and weight) and takes their outputs. Training the core on pre-vectorized
+    batches trains `model`; this is how text runs train under MirroredStrategy, whose Keras `fit`
+    cannot pass string tensors between replicas (tensorflow/tensorflow#80951: AddN over strings)."""
+    vectorizers = [layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)]
+    if not vectorizers:
+        raise ConfigError(f"model {model.name!r} has no TextVectorization layer to split off")
+    return vectorizers, keras.Model([v.output for v in vectorizers], model.output, name=f"{model.name}_core")

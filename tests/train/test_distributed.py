@@ -99,6 +99,76 @@ def test_mirrored_two_logical_cpus_gives_one_device_loss_curve(tmp_path, fashion
                                        err_msg=f"{name} {key}")
 
 
+TEXT_MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import numpy as np
+    from fmkeras.config import (DataConfig, DistributeConfig, ExportConfig, ModelConfig, RunConfig, TextConfig,
+                                TrainConfig)
+    from fmkeras.data.text import load_text_source
+    from fmkeras.data.text_pipeline import build_text_datasets
+    from fmkeras.experiment import MODEL_FILE, run_training
+    from fmkeras.text_experiment import fit_text
+    from fmkeras.train.strategy import build_strategy
+    from fmkeras.transfer import build_text_classifier
+
+    csv_path, out = sys.argv[1], sys.argv[2]
+    data_cfg = DataConfig(source="text:" + csv_path, validation_split=0.25, shuffle_buffer=1)
+    model_cfg = ModelConfig(backbone="text_transformer", backbone_options={
+        "size": "tiny", "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32, "dropout": 0.0})
+    text_cfg = TextConfig(max_tokens=100, sequence_length=8, wide="tf_idf")
+    train_cfg = TrainConfig(epochs=3, batch_size=32, optimizer="sgd", learning_rate=0.05, verbose=0)
+
+    def curve(strategy, tag):
+        keras.utils.set_random_seed(7)
+        data = build_text_datasets(load_text_source(data_cfg, text_cfg), data_cfg, train_cfg.batch_size)
+        with strategy.scope():
+            model = build_text_classifier(model_cfg, text_cfg, data.train_texts, len(data.class_names))
+        return fit_text(model, data, train_cfg, os.path.join(out, tag), strategy).history
+
+    mirrored = build_strategy(DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1")))
+    assert build_strategy(DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1"))) is mirrored
+    result = {"one_device": curve(tf.distribute.get_strategy(), "one"), "mirrored": curve(mirrored, "mirrored")}
+    # The user path: `fmkeras train --data=text:... --strategy=mirrored` with an ensemble and a linear member.
+    report = run_training(RunConfig(
+        name="text_mirrored", run_dir=os.path.join(out, "run"), data=data_cfg, model=model_cfg,
+        text=TextConfig(max_tokens=100, sequence_length=8, linear_member=True),
+        train=TrainConfig(epochs=2, batch_size=16, learning_rate=3e-3, verbose=0),
+        export=ExportConfig(base_dir=os.path.join(out, "sm")),
+        distribute=DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1"))))
+    texts = tf.constant(["comet orbit near the planet", "bake the flour with butter"])
+    saved = keras.saving.load_model(os.path.join(report["run_dir"], MODEL_FILE), safe_mode=True)
+    served = tf.saved_model.load(report["export"]["path"]).signatures["serving_default"]
+    result["served_matches_saved"] = bool(np.allclose(served(text=texts)["probabilities"].numpy(),
+                                                      saved(texts).numpy(), atol=1e-5))
+    result["run_training"] = {"distribute": report["distribute"], "test": report["test"]["accuracy"],
+                              "members": [m["kind"] for m in report["ensemble"]["members"]]}
+    print(json.dumps(result))
+""")
+
+
+@pytest.mark.slow
+def test_text_runs_train_under_mirrored_two_logical_cpus_like_one_device(tmp_path):
+    from tests.tune.test_text_search import write_topics_csv
+    data = write_topics_csv(str(tmp_path / "topics.csv"), per_class=40, test_per_class=10)
+    proc = subprocess.run([sys.executable, "-c", TEXT_MIRRORED_SCRIPT, data, str(tmp_path)], env=ENV,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    one = result["one_device"]
+    assert one["loss"][-1] < one["loss"][0]
+    for key in ("loss", "val_loss", "val_accuracy"):  # texts tokenized in the pipeline, the core fitted: same curve
+        np.testing.assert_allclose(result["mirrored"][key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    run = result["run_training"]
+    assert (run["distribute"]["strategy"], run["distribute"]["replicas"], run["distribute"]["global_batch_size"]) == (
+        "mirrored", 2, 32)
+    assert run["members"] == ["text_transformer", "tfidf_logistic_regression"] and run["test"] > 0.8
+    assert result["served_matches_saved"]
+
+
 def _launch_workers(config: str, run_dir: str, log_dir: str, attempt: str) -> list:
     ports = _free_ports(2)
     procs = []
