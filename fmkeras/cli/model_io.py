@@ -74,7 +74,8 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None) 
 
 
 def _member(path: str):
-    """(predict_fn taking any batch, class names or None, data config or None) of one ensemble member."""
+    """(predict_fn taking any batch, class names or None, run config or None, "image" or "text") of one
+    ensemble member."""
     import tensorflow as tf
     from fmkeras.data.decode import to_channels
     from fmkeras.evaluate.ensemble import adapt_input
@@ -86,21 +87,36 @@ def _member(path: str):
             class_names = json.load(fh).get("class_names")
     if image_shape is None:  # a SavedModel: serve_pixels resizes itself but needs its own channel count
         metadata = load_metadata(path)
+        if metadata.get("modality") == "text":
+            return predict, metadata["class_names"], None, "text"
         class_names, channels = metadata["class_names"], metadata["image_shape"][2]
-        return (lambda x, f=predict: f(to_channels(tf.convert_to_tensor(x), channels))), class_names, None
-    return adapt_input(predict, image_shape), class_names, (run_cfg.data if run_cfg else None)
+        return (lambda x, f=predict: f(to_channels(tf.convert_to_tensor(x), channels))), class_names, None, "image"
+    if image_shape == ():  # one string per example: a text classifier
+        return predict, class_names, run_cfg, "text"
+    return adapt_input(predict, image_shape), class_names, run_cfg, "image"
 
 
 def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: str = None) -> dict:
-    """Averages the predictions of several run dirs / .keras files / SavedModels; scores each and the mean."""
+    """Averages the predictions of several run dirs / .keras files / SavedModels (image or text
+    classifiers, not both); scores each and the mean on the data's test split."""
     from fmkeras.evaluate.ensemble import ensemble_report
     loaded = [_member(path) for path in model_paths]
-    data_cfg = data_cfg or next((cfg for _, _, cfg in loaded if cfg is not None), None)
+    run_cfg = next((cfg for _, _, cfg, _ in loaded if cfg is not None), None)
+    data_cfg = data_cfg or (run_cfg.data if run_cfg else None)
     if data_cfg is None:
         raise ConfigError("evaluate --ensemble needs --data when no member is a run directory")
-    source = load_source(data_cfg)
-    data = build_datasets(source, data_cfg, batch_size=256)
-    for path, (_, names, _) in zip(model_paths, loaded):
+    text = is_text_source(data_cfg.source)
+    for path, (_, _, _, modality) in zip(model_paths, loaded):
+        if (modality == "text") != text:
+            raise DataError(f"model {path} takes {'texts' if modality == 'text' else 'images'} but the data "
+                            f"{data_cfg.source!r} holds {'texts' if text else 'images'}")
+    if text:
+        source = load_text_source(data_cfg, (run_cfg or RunConfig()).text)
+        data = build_text_datasets(source, data_cfg, batch_size=256)
+    else:
+        source = load_source(data_cfg)
+        data = build_datasets(source, data_cfg, batch_size=256)
+    for path, (_, names, _, _) in zip(model_paths, loaded):
         if names is not None and list(names) != list(data.class_names):
             raise DataError(f"model {path} was trained on classes {', '.join(names)}; the data has "
                             f"{', '.join(data.class_names)}")
@@ -113,7 +129,7 @@ def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: s
     for member in report["members"]:
         print(f"{member['model']}: accuracy {member['accuracy']}")
     print(f"ensemble of {len(model_paths)}: accuracy {report['ensemble']['accuracy']}  "
-          f"({report['num_examples']} images)")
+          f"({report['num_examples']} {'texts' if text else 'images'})")
     print(f"report: {os.path.join(out_dir, 'ensemble_report.json')}")
     return report
 

@@ -57,3 +57,34 @@ def test_cli_ensemble_of_a_run_dir_and_a_saved_model_with_other_input_shape(tmp_
     assert abs(report["members"][1]["accuracy"] - second["test"]["accuracy"]) <= 0.01
     assert "ensemble of 2: accuracy" in capsys.readouterr().out
     assert os.path.isfile(out / "ensemble_report.json")
+
+
+def _text_run(tmp_path, name: str, csv_path: str, seed: int, export: bool) -> dict:
+    from fmkeras.config import DataConfig, ModelConfig, RunConfig, TextConfig, TrainConfig
+    return run_training(RunConfig(
+        name=name, run_dir=str(tmp_path / name), data=DataConfig(source=f"text:{csv_path}", validation_split=0.2),
+        model=ModelConfig(backbone="text_transformer", backbone_options={
+            "size": "tiny", "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32, "dropout": 0.0}),
+        text=TextConfig(max_tokens=100, sequence_length=8),
+        train=TrainConfig(epochs=2, batch_size=32, learning_rate=3e-3, verbose=0, seed=seed),
+        export=ExportConfig(enabled=export, base_dir=str(tmp_path / "saved"))))
+
+
+def test_cli_ensemble_of_text_runs_and_a_text_saved_model(tmp_path, capsys):
+    from tests.tune.test_text_search import write_topics_csv
+    csv_path = write_topics_csv(str(tmp_path / "topics.csv"), per_class=40, test_per_class=10)
+    first = _text_run(tmp_path, "t1", csv_path, 1, export=False)
+    second = _text_run(tmp_path, "t2", csv_path, 2, export=True)
+    out = tmp_path / "ens"
+    assert run_in_process("evaluate", f"--ensemble={first['run_dir']},{second['export']['path']}",
+                          f"--run_dir={out}") == 0
+    report = json.load(open(out / "ensemble_report.json"))
+    assert report["num_examples"] == 30
+    assert [m["accuracy"] for m in report["members"]] == pytest.approx(
+        [first["test"]["accuracy"], second["test"]["accuracy"]], abs=1e-4)
+    assert "(30 texts)" in capsys.readouterr().out
+    # An image model cannot join a text ensemble: the error names it.
+    image = run_training(dataclasses.replace(tiny_config(tmp_path / "img"), name="img"))
+    with pytest.raises(DataError, match=f"model {image['run_dir']} takes images but the data .*holds texts"):
+        from fmkeras.cli.model_io import evaluate_ensemble
+        evaluate_ensemble([first["run_dir"], image["run_dir"]], out_dir=str(out))
