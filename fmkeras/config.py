@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import typing
 from typing import Any, Optional
-
-import re
 
 import yaml
 
@@ -586,7 +585,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         # A step checkpoint taken at an epoch end would hold the swapped-in averaged weights as the
         # training weights; resuming from it would silently continue from the average.
         raise ConfigError("`train.ema_momentum` cannot be combined with resumable training yet. Received: "
-                          f"train.ema_momentum={t.ema_momentum!r} and train.backup_every_steps={t.backup_every_steps!r}")
+                          f"train.ema_momentum={t.ema_momentum!r} and "
+                          f"train.backup_every_steps={t.backup_every_steps!r}")
     _check_range("train.warmup_steps", t.warmup_steps, 0)
     _check_range("train.decay_steps", t.decay_steps, 1)
     _check_range("train.steps_per_epoch", t.steps_per_epoch, 1)
