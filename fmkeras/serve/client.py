@@ -4,6 +4,7 @@ Example:
     from fmkeras.serve.client import predict
     out = predict("http://127.0.0.1:8501", "fashion", images=[open("shoe.png", "rb").read()])
     out["class_names"], out["probabilities"]
+    predict("http://127.0.0.1:8501", "text_debian", texts=["chess engine with network play"])["class_names"]
 """
 from __future__ import annotations
 
@@ -48,10 +49,16 @@ def request_json(url: str, method: str, path: str, payload=None, timeout: float 
     return data
 
 
-def predict_request(images=None, pixels=None) -> dict:
-    """The request body: encoded images as row-format b64 instances, or uint8 pixels as columnar inputs."""
-    if (images is None) == (pixels is None):
-        raise ValueError("pass exactly one of images= (encoded PNG/JPEG bytes) or pixels= (uint8 NHWC array)")
+def predict_request(images=None, pixels=None, texts=None) -> dict:
+    """The request body: encoded images as row-format b64 instances, uint8 pixels as columnar inputs, or
+    raw strings for a text classifier's `serving_default`."""
+    if sum(value is not None for value in (images, pixels, texts)) != 1:
+        raise ValueError("pass exactly one of images= (encoded PNG/JPEG bytes), pixels= (uint8 NHWC array) "
+                         "or texts= (strings, for a text classifier)")
+    if texts is not None:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("texts must be a list of str")
+        return {"signature_name": "serving_default", "instances": list(texts)}
     if images is not None:
         return {"signature_name": "serving_default",
                 "instances": [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in images]}
@@ -62,19 +69,20 @@ def predict_request(images=None, pixels=None) -> dict:
 
 
 def predict(url: str, model: str, images=None, pixels=None, version: int = None, label: str = None,
-            timeout: float = 30.0) -> dict:
-    """Classifies images on a running server.
+            timeout: float = 30.0, texts=None) -> dict:
+    """Classifies images (or texts) on a running server.
 
     Args:
         url: str. Server address, e.g. "http://127.0.0.1:8501".
         images: list of bytes. Encoded PNG/JPEG/GIF/BMP images (the `serving_default` signature).
         pixels: uint8 array (N, H, W, C) (the `serve_pixels` signature).
+        texts: list of str. Raw texts for a text classifier (its `serving_default` signature).
         version / label: int / str. A specific version or version label; default the latest.
 
     Returns a dict: probabilities (N, K) float32 array, class_ids (N,) int array, class_names list of str.
     """
     reply = request_json(url, "POST", _model_path(model, version, label) + ":predict",
-                         predict_request(images, pixels), timeout)
+                         predict_request(images, pixels, texts), timeout)
     if "predictions" in reply:
         rows = reply["predictions"]
         columns = {k: [row[k] for row in rows] for k in rows[0]} if rows else {}
