@@ -7,6 +7,8 @@ RECIPE ?= cnn_fashion
 EPOCHS ?=
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist processes: the tests leave one of the 2 cores idle, so 2 halves the wall time (0 = serial).
+PYTEST_WORKERS ?= 2
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -33,7 +35,7 @@ train: install
 	$(FMKERAS) train --recipe=$(RECIPE) $(if $(EPOCHS),--epochs=$(EPOCHS)) $(ARGS)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: install
 	@failed=""; for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
