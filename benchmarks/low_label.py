@@ -3,7 +3,7 @@
 One run: (1) SimCLR-pretrain the CNN on all 60k training images (labels unused), (2) train the
 same classifier on the same 600 labelled images with the same budget from scratch, as a linear
 probe on the frozen pretrained backbone, and fine-tuning the pretrained backbone; test on the
-10k test images. Goal (issue 5): fine-tune beats scratch by >= 8 points, whole run <= 30 min on
+10k test images. Goal: fine-tune beats scratch by >= 8 points, whole run <= 30 min on
 2 CPU cores. Wall times are measured, not assumed; the machine may be shared, so the JSON also
 records the load average.
 
