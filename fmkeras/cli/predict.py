@@ -44,6 +44,8 @@ def run(*paths) -> list:
         raise UserError("predict needs image files or folders after the flags: fmkeras predict --model=... PATH...")
     if FLAGS.top_k < 1:
         raise UserError(f"--top_k must be >= 1. Received: --top_k={FLAGS.top_k}")
+    if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+        raise UserError(f"--batch_size must be >= 1. Received: --batch_size={FLAGS.batch_size}")
     if FLAGS.out and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out))):
         raise UserError(f"--out={FLAGS.out}: directory {os.path.dirname(os.path.abspath(FLAGS.out))} not found")
     files = find_images(paths)

@@ -56,6 +56,7 @@ def test_csv_to_stdout(tmp_path, run_dir, fashion, capsys):
     ([], "predict needs --model="),
     (["--model=preset:efficientnet_lite0", "--format=tflite"], "predict --format must be one of csv, json"),
     (["--model=preset:efficientnet_lite0", "--top_k=0"], "--top_k must be >= 1"),
+    (["--model=preset:efficientnet_lite0", "--batch_size=0"], "--batch_size must be >= 1"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
     (tmp_path / "a.png").write_bytes(b"")
