@@ -82,10 +82,10 @@ def run_training(cfg: RunConfig) -> dict:
         return run_text_training(cfg)
     seed_everything(cfg.train)
     strategy = build_strategy(cfg.distribute)
-    given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)
-    cfg = with_image_size(cfg, source)
+    cfg = with_image_size(cfg, source)  # before config.json is written, so exports rebuild the same data
+    given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
     # Parallel stages may hand out elements in completion order unless the run must be reproducible.
     data = build_datasets(source, cfg.data, cfg.train.batch_size, deterministic=cfg.train.deterministic)
     data.train, data.val = (shard_dataset(ds, cfg.distribute.shard_policy) for ds in (data.train, data.val))

@@ -15,7 +15,7 @@ NOTEBOOKS = runner.list_notebooks()
 def test_notebooks_are_found_and_saved_with_outputs():
     names = [os.path.basename(p) for p in NOTEBOOKS]
     assert names == ["01_quickstart.ipynb", "02_transfer.ipynb", "03_tune.ipynb", "04_serve.ipynb",
-                     "05_pretrain.ipynb"], names
+                     "05_pretrain.ipynb", "06_photos.ipynb"], names
     for path in NOTEBOOKS:  # committed with outputs, so GitHub shows the plots
         cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
         assert all(c.execution_count for c in cells), f"{path} has unexecuted cells: run `make notebooks`"
