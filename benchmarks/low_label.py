@@ -26,8 +26,9 @@ so even labelled pretraining of this backbone does not reach +8 in this protocol
 
 Photo protocol (`--protocol photos`): a real ImageNet-pretrained network on real photos. hymenoptera
 (ants vs bees) with k = 2, 5, 10 and all labelled training photos per class, `--draws` label draws each
-(data.seed = draw), no extra validation labels (validation_split 0; the recipe's fixed epochs, scaled so
-every run takes at least ~60 optimizer steps), tested on all of val/ (153 photos):
+(data.seed = draw), no extra validation labels (validation_split 0; the recipe's epochs, with more steps per
+epoch when there are few photos, so that every run takes at least 60 optimizer steps), tested on all of val/
+(153 photos):
 - pretrained: the efficientnet_lite0_transfer recipe (ImageNet weights, head then top blocks);
 - scratch: the same backbone and budget from random weights.
 SimCLR is not run in this protocol: pretraining EfficientNet-Lite0 contrastively at 224 px on 244 photos
@@ -178,19 +179,21 @@ def low_label_budget(args) -> str:
 
 
 def photo_run(data: str, shots: int, draw: int, pretrained: bool, run_root: str, num_classes: int = 2) -> dict:
-    """One low-label run of the photo recipe (shots 0 = every labelled photo); returns its test accuracy."""
+    """One low-label run of the photo recipe (shots 0 = every labelled photo); returns its test accuracy.
+
+    With few photos an epoch is one small step, so the epochs get `train.steps_per_epoch` steps (batches
+    repeat) until a run takes at least MIN_STEPS steps; every labelled photo trains as the recipe says.
+    """
     recipe = load_recipe(PHOTO_RECIPE)
-    images = shots * num_classes if shots else 220  # ~ all of hymenoptera's train/ split
-    steps = math.ceil(images / recipe.train.batch_size)
-    head_epochs = max(recipe.train.epochs, math.ceil(MIN_STEPS / steps))
-    tune_epochs = max(recipe.finetune.epochs, math.ceil(MIN_STEPS / 2 / steps))
     overrides = {"data.source": f"folder:{data}", "data.validation_split": 0.0, "data.seed": draw,
                  "data.labels_per_class": shots or None, "train.seed": draw, "train.verbose": 0,
-                 "run_root": run_root, "export.enabled": False, "train.epochs": head_epochs,
-                 "finetune.epochs": tune_epochs}
+                 "run_root": run_root, "export.enabled": False}
+    steps = math.ceil(shots * num_classes / recipe.train.batch_size) if shots else None
+    if steps and steps * recipe.train.epochs < MIN_STEPS:
+        overrides["train.steps_per_epoch"] = math.ceil(MIN_STEPS / recipe.train.epochs)
     if not pretrained:  # the same budget, everything trainable from random weights
         overrides.update({"model.weights": "none", "finetune.freeze_backbone": False, "finetune.epochs": 0,
-                          "train.epochs": head_epochs + tune_epochs})
+                          "train.epochs": recipe.train.epochs + recipe.finetune.epochs})
     report = run_training(apply_overrides(recipe, overrides))
     return {"accuracy": report["test"]["accuracy"], "num_train": report["num_train"],
             "train_seconds": report["train_seconds"]}

@@ -56,3 +56,15 @@ def test_ceiling_arm_reports_oracle_probe_finetune_and_gain(capsys):
     assert oracle["labels_used"] == 250 and "upper bound" in oracle["note"]
     assert report["ceiling_gain_points"] == round(100 * (oracle["finetune"] - report["test_accuracy"]["scratch"]), 2)
     assert '"ceiling_gain_points"' in capsys.readouterr().out
+
+
+def test_photo_protocol_arguments_summary_and_curve(tmp_path):
+    args = bench.parse_args(["--protocol", "photos"])
+    assert args.shots == [2, 5, 10, 0] and args.draws == 3 and args.data.endswith(os.path.join("data", "hymenoptera"))
+    summary = bench._summary([0.9, 0.8, 1.0])
+    assert summary == {"mean": 0.9, "std": 0.0816, "min": 0.8, "max": 1.0, "runs": [0.9, 0.8, 1.0]}
+    result = {"shots": [2, 0], "accuracy": {arm: {k: bench._summary(v) for k, v in runs.items()} for arm, runs in {
+        "pretrained": {"2": [0.8, 0.9], "0": [0.95, 0.94]}, "scratch": {"2": [0.5, 0.52], "0": [0.6, 0.55]}}.items()}}
+    path = tmp_path / "curve.png"
+    bench.plot_photo_curve(result, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
