@@ -10,12 +10,20 @@ bodies are inflated up to the same cap. A request must arrive whole within
 `read_timeout_seconds` (a watchdog closes slow senders with a 408); at most `max_inflight`
 predictions run at once (more get a fast 429). `drain()` is the graceful stop used on SIGTERM.
 
+Security model (docs/serving-security.md): only Host names on `allowed_hosts` (loopback by
+default) and no foreign browser Origin are served, so a web page or DNS rebinding cannot drive
+a local server; predict takes `application/json` only; an optional bearer token
+(`auth_token_file`) is compared in constant time. Idle connections are closed after
+`idle_timeout_seconds`, and closed first when connections run out, so idle sockets cannot
+lock clients out; one client address holds at most `max_connections_per_client`.
+
 Example:
     server = ModelServer(ServeConfig(model_base_path="saved_models/fashion", port=8501))
     server.serve_forever()
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -26,13 +34,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fmkeras.config import ServeConfig
+from fmkeras.serve.access import AccessPolicy
 from fmkeras.serve.batcher import Batcher
 from fmkeras.serve.image_header import check_image_sizes
 from fmkeras.serve.model_store import ModelStore
 from fmkeras.serve.read_deadline import ReadDeadlines
 from fmkeras.serve.request import decode_body, format_predict, load_json, parse_predict
 from fmkeras.serve.status import (InvalidArgument, LengthRequired, MethodNotAllowed, NotFound, PayloadTooLarge,
-                                  RequestTimeout, ResourceExhausted, ServingError, Unavailable, Unimplemented)
+                                  RequestTimeout, ResourceExhausted, ServingError, Unavailable, Unimplemented,
+                                  UnsupportedMediaType)
 
 log = logging.getLogger("fmkeras.serve")
 _MODEL_URL = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -51,6 +61,11 @@ class ModelServer(ThreadingHTTPServer):
                                          cfg.poll_seconds).start()
         self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
         self._slots = threading.BoundedSemaphore(cfg.max_connections)
+        self._connections = {}  # handler -> client address; guarded by _conn_lock
+        self._per_client = collections.Counter()
+        self._conn_lock = threading.Lock()
+        self.evicted_idle = 0  # idle connections closed to make room, for tests and the reliability report
+        self.access = AccessPolicy(cfg)
         self._predicting = threading.BoundedSemaphore(cfg.max_inflight)
         self._active, self._draining = 0, False  # requests being handled; set by drain()
         self._active_changed = threading.Condition()
@@ -58,23 +73,75 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__((cfg.host, cfg.port), RequestHandler)
 
     def process_request(self, request, client_address):
-        """One thread per connection, at most `max_connections`; the rest get a 503 and are closed."""
+        """One thread per connection, at most `max_connections` and `max_connections_per_client`; when one
+        limit is reached an idle connection is closed to make room, and only if none is idle the new one gets
+        a 503 and is closed."""
+        client = client_address[0] if isinstance(client_address, tuple) else client_address
+        with self._conn_lock:
+            full = self._per_client[client] >= self.cfg.max_connections_per_client
+        if full and not self._evict_idle(client):
+            return self._refuse(request, f"too many connections from one client (limit "
+                                         f"{self.cfg.max_connections_per_client})")
         if not self._slots.acquire(blocking=False):
-            body = json.dumps({"error": f"too many connections (limit {self.cfg.max_connections})"}).encode()
-            try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            except OSError:
-                pass  # the client is gone already
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
+            if not (self._evict_idle(None) and self._slots.acquire(timeout=2.0)):
+                return self._refuse(request, f"too many connections (limit {self.cfg.max_connections})")
+        with self._conn_lock:
+            self._per_client[client] += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release(client)
+            raise
+
+    def _refuse(self, request, message: str):
+        body = json.dumps({"error": message}).encode()
+        try:
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass  # the client is gone already
+        self.shutdown_request(request)
+
+    def _evict_idle(self, client) -> bool:
+        """Closes the longest-idle connection (of `client`, or of anyone); False if none is idle."""
+        with self._conn_lock:
+            idle = [h for h, c in self._connections.items()
+                    if h.idle_since is not None and not h.evicted and (client is None or c == client)]
+            if not idle:
+                return False
+            victim = min(idle, key=lambda h: h.idle_since)
+            victim.evicted = True
+            self.evicted_idle += 1
+        try:
+            victim.connection.shutdown(socket.SHUT_RDWR)  # its idle wait returns at once and the thread ends
+        except OSError:
+            pass
+        return True
+
+    def _release(self, client):
+        with self._conn_lock:
+            self._per_client[client] -= 1
+            if self._per_client[client] <= 0:
+                del self._per_client[client]
+        self._slots.release()
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._release(client_address[0] if isinstance(client_address, tuple) else client_address)
+
+    def register(self, handler, client):
+        with self._conn_lock:
+            self._connections[handler] = client
+
+    def unregister(self, handler):
+        with self._conn_lock:
+            self._connections.pop(handler, None)
+
+    def set_idle(self, handler, idle: bool):
+        with self._conn_lock:
+            handler.idle_since = time.monotonic() if idle else None
 
     @property
     def url(self) -> str:
@@ -167,13 +234,15 @@ class ModelServer(ThreadingHTTPServer):
     def _predict(self, match, body: bytes) -> dict:
         served = self._servable(match, match.group("name"))
         request = load_json(body, self.cfg.max_json_depth, self.cfg.max_json_containers)
-        signature, inputs, fmt = parse_predict(request, served.input_specs)
-        for name, array in inputs.items():
-            if array.dtype == object:
-                try:
-                    check_image_sizes(array, self.cfg.max_image_pixels, name)
-                except ValueError as err:
-                    raise InvalidArgument(str(err)) from None
+        signature, inputs, fmt = parse_predict(request, served.input_specs, self.cfg.max_batch_instances)
+        if served.metadata.get("modality") != "text":  # text inputs are not images, whatever their first bytes
+            budget = self.cfg.max_request_pixels
+            for name, array in inputs.items():
+                if array.dtype == object:
+                    try:
+                        budget -= check_image_sizes(array, self.cfg.max_image_pixels, name, budget)
+                    except ValueError as err:
+                        raise InvalidArgument(str(err)) from None
         count = len(next(iter(inputs.values())))
         if count > self.cfg.max_batch_instances:
             raise InvalidArgument(f"{count} instances exceed the limit of {self.cfg.max_batch_instances} per request")
@@ -185,13 +254,38 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fmkeras-serve"
     timed_out = False  # set by the server's read watchdog
+    idle_since = None  # monotonic time the connection started waiting for a request; None while busy
+    evicted = False    # closed by the server to make room for another connection
 
     def setup(self):
         self.timeout = self.server.cfg.read_timeout_seconds  # per recv; the watchdog bounds the whole request
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.register(self, self.client_address[0] if isinstance(self.client_address, tuple) else "")
+
+    def finish(self):
+        self.server.unregister(self)
+        super().finish()
+
+    def _await_request(self) -> bool:
+        """Waits up to `idle_timeout_seconds` for the first byte of a request; False if none came."""
+        self.server.set_idle(self, True)
+        try:
+            self.connection.settimeout(self.server.cfg.idle_timeout_seconds)
+            return bool(self.rfile.peek(1)) and not self.evicted
+        except (OSError, ValueError):  # timeout, reset, or shut down by _evict_idle
+            return False
+        finally:
+            self.server.set_idle(self, False)
+            try:
+                self.connection.settimeout(self.timeout)
+            except OSError:
+                pass
 
     def handle_one_request(self):
+        if not self._await_request():
+            self.close_connection = True  # idle: close quietly, as HTTP servers do with idle keep-alives
+            return
         self.server.read_deadlines.start(self)
         try:
             super().handle_one_request()
@@ -243,7 +337,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if self.command == "POST":
                 raise LengthRequired("a POST needs a Content-Length header")
             return b""
-        if not length.strip().isdigit():
+        if not (length.strip().isascii() and length.strip().isdigit()):  # int() would read "١٢" as 12
             raise InvalidArgument(f"bad Content-Length: {length[:40]!r}")
         length = int(length)
         if length > self.server.cfg.max_body_bytes:
@@ -267,6 +361,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _respond(self, method: str):
         try:
             try:
+                self.server.access.check(self.headers)
                 body = self._read_body()
             except ServingError:
                 self.close_connection = True  # the unread body would be parsed as the next request
@@ -285,6 +380,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                     raise MethodNotAllowed(f"{suffix[1:]} needs POST, got {method}", allow="POST")
                 if suffix != ":predict":
                     raise Unimplemented(f"{suffix[1:]} is not implemented; this server implements :predict")
+                self._check_content_type()
                 payload = self.server.predict(match, body)
             else:
                 if method != "GET":
@@ -292,11 +388,24 @@ class RequestHandler(BaseHTTPRequestHandler):
                 payload = self.server.metadata(match) if suffix == "/metadata" else self.server.status(match)
             self.send_json(200, payload)
         except ServingError as err:
-            self.send_json(err.http_code, {"error": err.message}, {"Allow": err.allow} if err.allow else None)
+            headers = {"Allow": err.allow} if err.allow else {}
+            if err.http_code == 401:
+                headers["WWW-Authenticate"] = "Bearer"
+            self.send_json(err.http_code, {"error": err.message}, headers)
         except Exception as err:  # a bug must answer 500, not kill the connection thread silently
             log.exception("unhandled error for %s %s", method, self.path)
             self.close_connection = True
             self.send_json(500, {"error": f"internal error: {type(err).__name__}"})
+
+    def _check_content_type(self):
+        """Predict bodies are JSON: a browser's form or text/plain POST (no CORS preflight) is refused."""
+        ctype = self.headers.get("Content-Type")
+        if ctype is None:
+            if self.headers.get("Origin") is not None:
+                raise UnsupportedMediaType("predict needs Content-Type: application/json")
+            return  # curl and scripts often send none
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            raise UnsupportedMediaType(f"predict needs Content-Type: application/json, got {ctype[:60]!r}")
 
     def do_GET(self):
         self._handle("GET")

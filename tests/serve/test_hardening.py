@@ -95,6 +95,7 @@ class _SlowServable:
     def __init__(self, real):
         self.real, self.release, self.entered = real, threading.Event(), threading.Semaphore(0)
         self.version, self.input_specs, self.name = real.version, real.input_specs, real.name
+        self.metadata = real.metadata
 
     def run(self, signature, inputs):
         self.entered.release()
