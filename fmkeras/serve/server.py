@@ -325,6 +325,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, unknown method) as JSON too."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # refused before its version was read (e.g. "HTTP/1.\xb2"):
+            self.request_version = self.protocol_version  # answer with a status line, not a bare body
         if code == 501 and self.command and not hasattr(type(self), "do_" + self.command):
             code, message = 405, f"Unsupported method: {self.command}"
         self.send_json(int(code), {"error": message or explain or "bad request"})

@@ -45,3 +45,40 @@ def test_responses_follow_tf_serving_shapes():
     outputs = {"p": np.array([[0.25, 0.75]], np.float32), "name_bytes": np.array([b"\x00"], object)}
     assert format_predict(outputs, "row") == {"predictions": [{"p": [0.25, 0.75], "name_bytes": {"b64": "AA=="}}]}
     assert format_predict({"p": outputs["p"]}, "columnar") == {"outputs": [[0.25, 0.75]]}
+
+
+def _escaped_quotes(size: int) -> bytes:
+    return b'{"instances": ["' + b'\\"' * (size // 2) + b'"]}'
+
+
+def test_json_scan_is_linear_in_the_body_even_for_escaped_quotes():
+    import time
+    from fmkeras.serve.request import json_shape
+    seconds = {}
+    for size in (16 << 10, 64 << 10, 1 << 20):
+        body = _escaped_quotes(size)
+        started = time.perf_counter()
+        assert json_shape(body) == (2, 2)
+        seconds[size] = time.perf_counter() - started
+    # The old backtracking regex took 1.3 s for 16 KB and grew with the square of the size.
+    assert seconds[16 << 10] < 0.05 and seconds[64 << 10] < 0.1, seconds
+    assert seconds[1 << 20] < 1.0, seconds
+    assert json_depth(b'["\\\\", "[[[", "\\\\\\"[[", [[]]]') == 3  # escaped backslash, then escaped quote
+
+
+def test_an_unterminated_string_is_refused_at_once():
+    with pytest.raises(InvalidArgument, match="unterminated string"):
+        load_json(b'{"instances": ["' + b'\\"' * 100_000, 32)
+    with pytest.raises(InvalidArgument, match="unterminated string"):
+        load_json(b'{"a": "abc\\\\\\"}', 32)
+
+
+def test_instance_count_is_checked_before_any_conversion(monkeypatch):
+    import fmkeras.serve.request as request
+    converted = []
+    monkeypatch.setattr(request, "to_array", lambda *a, **k: converted.append(a) or None)
+    with pytest.raises(InvalidArgument, match="5000 instances in 'instances' exceed the limit of 100"):
+        parse_predict({"instances": ["x"] * 5000}, SPECS, max_instances=100)
+    with pytest.raises(InvalidArgument, match="5000 instances in 'pixels' exceed the limit of 100"):
+        parse_predict({"signature_name": "serve_pixels", "inputs": {"pixels": [[[[0]]]] * 5000}}, SPECS, 100)
+    assert converted == []
