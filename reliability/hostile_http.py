@@ -87,7 +87,7 @@ def _slowloris(port: int, path: str, connections: int, interval: float, headers_
 
     def one(index):
         sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT * 4)
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\n".encode()
         if not headers_only:
             head += b"Content-Length: 1000\r\n\r\n"
         started = time.monotonic()

@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 
 from fmkeras.config import ServeConfig
-from fmkeras.serve.status import PermissionDenied, Unauthenticated
+from fmkeras.serve.status import InvalidArgument, PermissionDenied, Unauthenticated
 
 def is_loopback(host: str) -> bool:
     """True when `host` (a bind address or name) only accepts connections from this machine."""
@@ -62,6 +62,8 @@ class AccessPolicy:
 
     def check(self, headers):
         """Host allow-list, foreign Origin and bearer token, before a byte of the body is read."""
+        if len(headers.get_all("Host") or ()) > 1:  # which one would a proxy, or this check, believe?
+            raise InvalidArgument("more than one Host header")
         host = headers.get("Host")
         if host is not None and "*" not in self.hosts and host_name(host) not in self.hosts:
             raise PermissionDenied(f"Host {host[:100]!r} is not in serve.allowed_hosts")
