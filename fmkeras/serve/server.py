@@ -407,7 +407,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 raise UnsupportedMediaType("predict needs Content-Type: application/json")
             return  # curl and scripts often send none
         if ctype.split(";", 1)[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType(f"predict needs Content-Type: application/json, got {ctype[:60]!r}")
+            raise UnsupportedMediaType(f"predict needs Content-Type: application/json, got {ctype[:60]!r} "
+                                       f"(curl -d sends a form type: add -H 'Content-Type: application/json')")
 
     def do_GET(self):
         self._handle("GET")
