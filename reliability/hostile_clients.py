@@ -22,7 +22,8 @@ import struct
 import time
 
 from reliability.hostile_http import _png
-from reliability.serve_process import ServerProcess, export_model, has_traceback, http_request, pixels_body, test_images
+from reliability.serve_process import (ServerProcess, export_model, has_traceback, http_request, pixels_body,
+                                       record_server_end, test_images)
 
 MAX_CONNECTIONS = 16
 
@@ -150,16 +151,7 @@ def run(workdir: str, escaped_mb: int = 9, fast_seconds: float = 5.0, rss_limit_
         outcome["requests_sent"] += 1
         if status != 200:
             outcome["failures"].append(f"normal request after the attacks answered {status}")
-        rss_after = server.rss_kb()
-        growth = (max(rss_peak, rss_after) - rss_before) / 1024
-        outcome.update(rss_before_mb=round(rss_before / 1024, 1), rss_peak_growth_mb=round(growth, 1),
-                       rss_limit_mb=rss_limit_mb)
-        if growth > rss_limit_mb:
-            outcome["failures"].append(f"peak RSS grew {growth:.0f} MB > {rss_limit_mb} MB")
-        outcome["server_alive_at_end"] = server.alive()
-        if not server.alive():
-            outcome["crashes"] += 1
-        outcome["server_log_has_traceback"] = "Traceback" in server.log_tail(1 << 20)
+        record_server_end(server, outcome, rss_before, rss_peak, rss_limit_mb)
         if outcome["server_log_has_traceback"]:
             outcome["failures"].append(f"server log has a traceback: {server.log_tail()}")
     outcome["seconds"] = round(time.monotonic() - started, 1)

@@ -38,6 +38,16 @@ def test_serve_user_errors(capsys, args, message):
     assert len(lines) == 1 and message in lines[0], lines
 
 
+def _interrupt(proc):
+    """Ctrl-C, as a user stops the server; killed if it does not exit within 30 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def test_serve_command_serves_and_stops(base_path, fashion):
     from fmkeras.serve.client import model_status, predict
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
@@ -51,12 +61,7 @@ def test_serve_command_serves_and_stops(base_path, fashion):
         assert [s["version"] for s in model_status(url, "fm")] == ["1"]
         assert predict(url, "fm", pixels=fashion.x_test[:2])["probabilities"].shape == (2, 10)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _interrupt(proc)
     assert proc.returncode == 0
 
 
@@ -80,11 +85,6 @@ def test_serve_beyond_loopback_warns_and_enforces_the_token(base_path, tmp_path)
             conn.close()
         assert statuses == [401, 200]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _interrupt(proc)
     err = proc.stderr.read()
     assert "warning: listening on 0.0.0.0, reachable from other machines" in err, err[-2000:]
