@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 
 from fmkeras.config import ServeConfig
-from fmkeras.serve.status import InvalidArgument, PermissionDenied, Unauthenticated
+from fmkeras.serve.status import InvalidArgument, PermissionDenied, Unauthenticated, UnsupportedMediaType
 
 def is_loopback(host: str) -> bool:
     """True when `host` (a bind address or name) only accepts connections from this machine."""
@@ -50,6 +50,18 @@ def host_name(header: str) -> str:
     if header.startswith("["):
         return header[1:header.find("]")] if "]" in header else header
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def check_content_type(headers):
+    """Predict bodies are JSON: a browser's form or text/plain POST (no CORS preflight needed) is refused."""
+    ctype = headers.get("Content-Type")
+    if ctype is None:
+        if headers.get("Origin") is not None:
+            raise UnsupportedMediaType("predict needs Content-Type: application/json")
+        return  # curl and scripts often send none
+    if ctype.split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(f"predict needs Content-Type: application/json, got {ctype[:60]!r} "
+                                   f"(curl -d sends a form type: add -H 'Content-Type: application/json')")
 
 
 class AccessPolicy:

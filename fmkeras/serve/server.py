@@ -23,7 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
@@ -34,15 +33,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fmkeras.config import ServeConfig
-from fmkeras.serve.access import AccessPolicy
+from fmkeras.serve.access import AccessPolicy, check_content_type
 from fmkeras.serve.batcher import Batcher
+from fmkeras.serve.connections import ConnectionLimits, client_of
 from fmkeras.serve.image_header import check_image_sizes
 from fmkeras.serve.model_store import ModelStore
 from fmkeras.serve.read_deadline import ReadDeadlines
 from fmkeras.serve.request import decode_body, format_predict, load_json, parse_predict
 from fmkeras.serve.status import (InvalidArgument, LengthRequired, MethodNotAllowed, NotFound, PayloadTooLarge,
-                                  RequestTimeout, ResourceExhausted, ServingError, Unavailable, Unimplemented,
-                                  UnsupportedMediaType)
+                                  RequestTimeout, ResourceExhausted, ServingError, Unavailable, Unimplemented)
 
 log = logging.getLogger("fmkeras.serve")
 _MODEL_URL = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -60,11 +59,7 @@ class ModelServer(ThreadingHTTPServer):
         self.store = store or ModelStore(cfg.model_base_path, cfg.model_name, cfg.versions, cfg.version_labels,
                                          cfg.poll_seconds).start()
         self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
-        self._slots = threading.BoundedSemaphore(cfg.max_connections)
-        self._connections = {}  # handler -> client address; guarded by _conn_lock
-        self._per_client = collections.Counter()
-        self._conn_lock = threading.Lock()
-        self.evicted_idle = 0  # idle connections closed to make room, for tests and the reliability report
+        self.connections = ConnectionLimits(cfg.max_connections, cfg.max_connections_per_client)
         self.access = AccessPolicy(cfg)
         self._predicting = threading.BoundedSemaphore(cfg.max_inflight)
         self._active, self._draining = 0, False  # requests being handled; set by drain()
@@ -73,75 +68,33 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__((cfg.host, cfg.port), RequestHandler)
 
     def process_request(self, request, client_address):
-        """One thread per connection, at most `max_connections` and `max_connections_per_client`; when one
-        limit is reached an idle connection is closed to make room, and only if none is idle the new one gets
-        a 503 and is closed."""
-        client = client_address[0] if isinstance(client_address, tuple) else client_address
-        with self._conn_lock:
-            full = self._per_client[client] >= self.cfg.max_connections_per_client
-        if full and not self._evict_idle(client):
-            return self._refuse(request, f"too many connections from one client (limit "
-                                         f"{self.cfg.max_connections_per_client})")
-        if not self._slots.acquire(blocking=False):
-            if not (self._evict_idle(None) and self._slots.acquire(timeout=2.0)):
-                return self._refuse(request, f"too many connections (limit {self.cfg.max_connections})")
-        with self._conn_lock:
-            self._per_client[client] += 1
+        """One thread per connection within the connection limits (connections.py); else a 503 and close."""
+        client = client_of(client_address)
+        refusal = self.connections.admit(client)
+        if refusal is not None:
+            body = json.dumps({"error": refusal}).encode()
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass  # the client is gone already
+            self.shutdown_request(request)
+            return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._release(client)
+            self.connections.release(client)
             raise
-
-    def _refuse(self, request, message: str):
-        body = json.dumps({"error": message}).encode()
-        try:
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        except OSError:
-            pass  # the client is gone already
-        self.shutdown_request(request)
-
-    def _evict_idle(self, client) -> bool:
-        """Closes the longest-idle connection (of `client`, or of anyone); False if none is idle."""
-        with self._conn_lock:
-            idle = [h for h, c in self._connections.items()
-                    if h.idle_since is not None and not h.evicted and (client is None or c == client)]
-            if not idle:
-                return False
-            victim = min(idle, key=lambda h: h.idle_since)
-            victim.evicted = True
-            self.evicted_idle += 1
-        try:
-            victim.connection.shutdown(socket.SHUT_RDWR)  # its idle wait returns at once and the thread ends
-        except OSError:
-            pass
-        return True
-
-    def _release(self, client):
-        with self._conn_lock:
-            self._per_client[client] -= 1
-            if self._per_client[client] <= 0:
-                del self._per_client[client]
-        self._slots.release()
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release(client_address[0] if isinstance(client_address, tuple) else client_address)
+            self.connections.release(client_of(client_address))
 
-    def register(self, handler, client):
-        with self._conn_lock:
-            self._connections[handler] = client
-
-    def unregister(self, handler):
-        with self._conn_lock:
-            self._connections.pop(handler, None)
-
-    def set_idle(self, handler, idle: bool):
-        with self._conn_lock:
-            handler.idle_since = time.monotonic() if idle else None
+    @property
+    def evicted_idle(self) -> int:
+        return self.connections.evicted_idle
 
     @property
     def url(self) -> str:
@@ -261,22 +214,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.timeout = self.server.cfg.read_timeout_seconds  # per recv; the watchdog bounds the whole request
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.register(self, self.client_address[0] if isinstance(self.client_address, tuple) else "")
+        self.server.connections.register(self, client_of(self.client_address))
 
     def finish(self):
-        self.server.unregister(self)
+        self.server.connections.unregister(self)
         super().finish()
 
     def _await_request(self) -> bool:
         """Waits up to `idle_timeout_seconds` for the first byte of a request; False if none came."""
-        self.server.set_idle(self, True)
+        self.server.connections.set_idle(self, True)
         try:
             self.connection.settimeout(self.server.cfg.idle_timeout_seconds)
             return bool(self.rfile.peek(1)) and not self.evicted
-        except (OSError, ValueError):  # timeout, reset, or shut down by _evict_idle
+        except (OSError, ValueError):  # timeout, reset, or closed to make room
             return False
         finally:
-            self.server.set_idle(self, False)
+            self.server.connections.set_idle(self, False)
             try:
                 self.connection.settimeout(self.timeout)
             except OSError:
@@ -382,7 +335,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                     raise MethodNotAllowed(f"{suffix[1:]} needs POST, got {method}", allow="POST")
                 if suffix != ":predict":
                     raise Unimplemented(f"{suffix[1:]} is not implemented; this server implements :predict")
-                self._check_content_type()
+                check_content_type(self.headers)
                 payload = self.server.predict(match, body)
             else:
                 if method != "GET":
@@ -398,17 +351,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("unhandled error for %s %s", method, self.path)
             self.close_connection = True
             self.send_json(500, {"error": f"internal error: {type(err).__name__}"})
-
-    def _check_content_type(self):
-        """Predict bodies are JSON: a browser's form or text/plain POST (no CORS preflight) is refused."""
-        ctype = self.headers.get("Content-Type")
-        if ctype is None:
-            if self.headers.get("Origin") is not None:
-                raise UnsupportedMediaType("predict needs Content-Type: application/json")
-            return  # curl and scripts often send none
-        if ctype.split(";", 1)[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType(f"predict needs Content-Type: application/json, got {ctype[:60]!r} "
-                                       f"(curl -d sends a form type: add -H 'Content-Type: application/json')")
 
     def do_GET(self):
         self._handle("GET")
