@@ -46,7 +46,7 @@ clean:
 	find saved_models -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# --- issue 3: backbones, transfer, recipes ---
+# --- backbones, transfer, recipes ---
 .PHONY: list bench-transfer
 
 list: install
@@ -55,7 +55,7 @@ list: install
 bench-transfer: install
 	$(PY) benchmarks/transfer.py $(ARGS)
 
-# --- input pipeline (issue 4) ---------------------------------------------------------
+# --- input pipeline ---------------------------------------------------------------------
 PREVIEW_OUT ?= augment_preview.png
 .PHONY: bench-pipeline preview
 
@@ -65,7 +65,7 @@ bench-pipeline: install
 preview: install
 	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
 
-# --- serving (issue 7): REST server over saved_models/<MODEL>, TFLite export of a run ---
+# --- serving: REST server over saved_models/<MODEL>, TFLite export of a run ---
 MODEL ?= cnn_fashion
 PORT ?= 8501
 QUANTIZE ?= int8
@@ -77,7 +77,7 @@ tflite: install
 	@test -n "$(RUN)" || (echo "usage: make tflite RUN=runs/<run dir> [QUANTIZE=int8|dynamic|float16|none]"; exit 2)
 	$(FMKERAS) export --run_dir=$(RUN) --format=tflite --quantize=$(QUANTIZE) $(ARGS)
 
-# --- tuning and distributed training (issue 6) ---
+# --- tuning and distributed training ---
 TUNE_RECIPE ?= cnn_fashion_tune
 WORKERS ?= 2
 .PHONY: tune train-multiworker
@@ -96,7 +96,7 @@ train-multiworker: install
 	    $(FMKERAS) train --recipe=$(RECIPE) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
 	done; wait
 
-# --- Transformers, text and notebooks (issue 8) ---
+# --- Transformers, text and notebooks ---
 .PHONY: notebooks text-data text-pretrain bench-text bench-lora
 NOTEBOOK_ARGS ?=
 
@@ -115,7 +115,7 @@ bench-text: install
 bench-lora: install
 	$(PY) benchmarks/lora.py $(ARGS)
 
-# --- Issue 5: self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
+# --- self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
 .PHONY: pretrain bench-low-label bench-robust-distill
 PRETRAIN_EPOCHS ?= 5
 
@@ -128,7 +128,7 @@ bench-low-label: install
 bench-robust-distill: install
 	$(PY) benchmarks/robust_distill.py $(ARGS)
 
-# --- reliability (issue 9): kill/resume chains, torn checkpoints, hostile model files, weight hashes,
+# --- reliability: kill/resume chains, torn checkpoints, hostile model files, weight hashes,
 # determinism and SavedModel parity. Prints a JSON scoreboard; fails if any scenario fails.
 .PHONY: reliability
 reliability: install

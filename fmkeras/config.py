@@ -87,6 +87,9 @@ class DataConfig:
     (decompression bombs); the default is PIL's MAX_IMAGE_PIXELS.
     follow_symlinks: follow symlinks in an image folder that point outside it (refused by default:
     a shared dataset folder must not make training read, e.g., ~/.ssh files).
+    center_crop: None squashes every image to `image_size`; a fraction in (0, 1] first takes the
+    central square of that fraction of the shorter side (photos keep their aspect ratio; 0.875 is
+    the usual ImageNet view). Training, evaluation, export and serving all crop the same way.
     """
     source: str = "fashion_mnist"
     image_size: Optional[tuple] = None
@@ -108,6 +111,7 @@ class DataConfig:
     bad_files: str = "skip"
     max_image_pixels: int = 89_478_485
     follow_symlinks: bool = False
+    center_crop: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -574,6 +578,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("data.shuffle_buffer", d.shuffle_buffer, 1)
     _check_choice("data.bad_files", d.bad_files)
     _check_range("data.max_image_pixels", d.max_image_pixels, 1)
+    _check_range("data.center_crop", d.center_crop, 0.0, 1.0, low_open=True)
     if d.bad_files == "strict" and not d.check_files:
         raise ConfigError("`data.bad_files=strict` needs `data.check_files=true` (the up-front check finds the bad "
                           "files). Received: data.check_files=False")

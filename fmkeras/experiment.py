@@ -21,6 +21,7 @@ import os
 import keras
 
 from fmkeras.atomic_files import write_with
+from fmkeras.backbones import get_backbone
 from fmkeras.config import RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
 from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
@@ -70,8 +71,19 @@ def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -
     if model.inputs[0].dtype == "string":
         version, path = export_text_saved_model(model, base, class_names, extra_metadata=metadata)
     else:
-        version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata)
+        version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata,
+                                           crop=cfg.data.center_crop)
     return {"model_name": name, "version": version, "path": path}
+
+
+def with_image_size(cfg: RunConfig, source) -> RunConfig:
+    """Images of different sizes and no `data.image_size`: use the size the backbone runs at."""
+    if cfg.data.image_size or source.image_shape is not None:
+        return cfg
+    size = tuple(cfg.model.input_size or get_backbone(cfg.model.backbone).default_input_size)
+    log.info("%s: images differ in size; resizing them to %s (model.input_size or the backbone's default; "
+             "set data.image_size to change it)", source.name, size)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, image_size=size))
 
 
 def run_training(cfg: RunConfig) -> dict:
@@ -84,6 +96,7 @@ def run_training(cfg: RunConfig) -> dict:
     given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)
+    cfg = with_image_size(cfg, source)
     # Parallel stages may hand out elements in completion order unless the run must be reproducible.
     data = build_datasets(source, cfg.data, cfg.train.batch_size, deterministic=cfg.train.deterministic)
     data.train, data.val = (shard_dataset(ds, cfg.distribute.shard_policy) for ds in (data.train, data.val))

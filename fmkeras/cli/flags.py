@@ -10,13 +10,14 @@ flags.DEFINE_string("data", None, "data.source: fashion_mnist | idx:DIR | tfds:N
 flags.DEFINE_string("backbone", None, "model.backbone (see `fmkeras list`).")
 flags.DEFINE_string("weights", None, "model.weights: none | imagenet | PATH (.weights.h5/.h5/.keras).")
 flags.DEFINE_integer("epochs", None, "train.epochs.")
-flags.DEFINE_integer("batch_size", None, "train.batch_size.")
+flags.DEFINE_integer("batch_size", None, "train.batch_size; predict: images per model call (default 32).")
 flags.DEFINE_float("learning_rate", None, "train.learning_rate.")
 flags.DEFINE_integer("limit_train", None, "data.limit_train: use at most this many training images.")
 flags.DEFINE_string("name", None, "Run name (run directory prefix and default exported model name).")
 flags.DEFINE_string("run_dir", None, "Run directory: where `train` writes (reused to resume) and what "
                     "`evaluate`/`export` read.")
-flags.DEFINE_string("model", None, "evaluate/export: a run directory, a .keras file or a SavedModel version dir.")
+flags.DEFINE_string("model", None, "evaluate/export/predict: a run directory, a .keras file or a SavedModel version dir "
+                    "(predict also: preset:NAME).")
 flags.DEFINE_string("export_dir", None, "export.base_dir (default saved_models).")
 flags.DEFINE_string("model_name", None, "export.model_name (default: the run name).")
 flags.DEFINE_boolean("export", None, "export.enabled: export a SavedModel after training.")

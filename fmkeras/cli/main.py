@@ -17,6 +17,7 @@ from absl import logging as absl_logging
 
 from fmkeras.cli import data, evaluate, export, listing, serve, train, tune  # noqa: F401  (each defines its flags)
 from fmkeras.cli import distill, lowlabel, pretrain  # noqa: F401,E402
+from fmkeras.cli import predict  # noqa: F401,E402
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
 
@@ -32,6 +33,7 @@ COMMANDS = {
     "pretrain": "fmkeras.cli.pretrain",
     "distill": "fmkeras.cli.distill",
     "lowlabel": "fmkeras.cli.lowlabel",
+    "predict": "fmkeras.cli.predict",
 }
 
 
@@ -47,8 +49,8 @@ def main(argv):
         print(usage())
         return 0 if len(argv) >= 2 else 2
     module = importlib.import_module(COMMANDS[argv[1]]) if argv[1] in COMMANDS else None
-    # Commands with SUBCOMMANDS (e.g. `data preview`) take one more word; the others none.
-    if len(argv) > 2 + bool(getattr(module, "SUBCOMMANDS", None)):
+    # Commands with SUBCOMMANDS (e.g. `data preview`) take one more word, TAKES_PATHS ones any; the others none.
+    if len(argv) > 2 + bool(getattr(module, "SUBCOMMANDS", None)) and not getattr(module, "TAKES_PATHS", False):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
     logging.getLogger("fmkeras").setLevel(logging.INFO)
     absl_logging.set_verbosity(absl_logging.WARNING)  # TF's SavedModel writer logs every asset at INFO

@@ -162,7 +162,7 @@ def export(run_dir: str, cfg: RunConfig, trust: bool = False) -> dict:
     run_cfg, metrics = _finished_run(run_dir)
     model = load_keras_model(os.path.join(run_dir, MODEL_FILE), trust)
     export_cfg = cfg.export if cfg.export.model_name or cfg.export.base_dir != "saved_models" else run_cfg.export
-    merged = RunConfig(name=run_cfg.name, export=export_cfg)
+    merged = RunConfig(name=run_cfg.name, export=export_cfg, data=run_cfg.data)  # data: the serving crop
     image_shape = tuple(metrics["image_shape"]) if metrics.get("image_shape") else None  # None: text model
     result = export_model(model, merged, metrics["class_names"], image_shape)
     print(f"exported: {result['path']}")

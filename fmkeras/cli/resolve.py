@@ -16,13 +16,22 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
+DEFAULT_RECIPE = "cnn_fashion"
+PHOTO_RECIPE = "efficientnet_lite0_transfer"  # the default for a folder of images: transfer from ImageNet
+
+
+def default_recipe(overrides: dict) -> str:
+    """The recipe a run without --recipe/--config starts from: the photo recipe for `folder:` data."""
+    return PHOTO_RECIPE if str(overrides.get("data.source", "")).startswith("folder:") else DEFAULT_RECIPE
+
+
 def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields: dict = None) -> RunConfig:
     """Builds the run's config; later sources override earlier ones field by field."""
-    cfg = load_recipe(recipe or "cnn_fashion") if (recipe or not config_file) else RunConfig()
-    if config_file:
-        cfg = validate(from_dict(RunConfig, _deep_merge(to_dict(cfg), load_config_file(config_file))))
     overrides = dict(parse_override(item) for item in sets)
     overrides.update({k: v for k, v in (fields or {}).items() if v is not None})
+    cfg = load_recipe(recipe or default_recipe(overrides)) if (recipe or not config_file) else RunConfig()
+    if config_file:
+        cfg = validate(from_dict(RunConfig, _deep_merge(to_dict(cfg), load_config_file(config_file))))
     backbone = overrides.get("model.backbone")
     if backbone and backbone != cfg.model.backbone and "model.backbone_options" not in overrides:
         # The recipe's options belong to its own backbone (e.g. cnn filters); another backbone starts clean.

@@ -23,9 +23,27 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     raise ValueError(f"cannot convert {have} channels to {channels}")
 
 
-def prepare_image(image: tf.Tensor, size: tuple, channels: int) -> tf.Tensor:
-    """uint8/float (..., H, W, C) -> float32 (..., size[0], size[1], channels) in [0, 255]."""
-    image = to_channels(image, channels)
+def center_crop(image: tf.Tensor, fraction) -> tf.Tensor:
+    """The central square of (..., H, W, C) images whose side is `fraction` of the shorter side.
+
+    The usual ImageNet evaluation view (fraction 0.875): photos keep their aspect ratio instead of
+    being squashed to a square. None or 0 returns the image unchanged.
+    """
+    if not fraction:
+        return image
+    shape = tf.shape(image)
+    height, width = shape[-3], shape[-2]
+    side = tf.maximum(1, tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * fraction, tf.int32))
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[..., top:top + side, left:left + side, :]
+
+
+def prepare_image(image: tf.Tensor, size: tuple, channels: int, crop=None) -> tf.Tensor:
+    """uint8/float (..., H, W, C) -> float32 (..., size[0], size[1], channels) in [0, 255].
+
+    crop: optional central-crop fraction applied before resizing (see `center_crop`).
+    """
+    image = center_crop(to_channels(image, channels), crop)
     image = tf.cast(image, tf.float32)
     if image.shape[-3:-1] != tuple(size):
         image = tf.image.resize(image, size, method="bilinear", antialias=True)
@@ -66,11 +84,12 @@ def resize_uint8(image: tf.Tensor, size: tuple) -> tf.Tensor:
     return tf.ensure_shape(out, [*size, image.shape[-1]])
 
 
-def load_uint8(path: tf.Tensor, size: tuple, channels: int) -> tf.Tensor:
-    """Reads, decodes and resizes an image file to uint8 (size[0], size[1], channels), ready to cache."""
-    return resize_uint8(decode_image(tf.io.read_file(path), channels), size)
+def load_uint8(path: tf.Tensor, size: tuple, channels: int, crop=None) -> tf.Tensor:
+    """Reads, decodes, center-crops (optional) and resizes an image file to uint8 (size[0], size[1], channels)."""
+    return decode_uint8(tf.io.read_file(path), size, channels, crop)
 
 
-def load_and_prepare(path: tf.Tensor, size: tuple, channels: int) -> tf.Tensor:
-    """Reads an image file and returns it prepared for the model."""
-    return prepare_image(decode_image(tf.io.read_file(path), channels), size, channels)
+def decode_uint8(contents: tf.Tensor, size: tuple, channels: int, crop=None) -> tf.Tensor:
+    """Encoded image bytes -> uint8 (size[0], size[1], channels), ready to cache."""
+    return resize_uint8(center_crop(decode_image(contents, channels), crop), size)
+

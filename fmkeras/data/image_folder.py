@@ -1,8 +1,8 @@
 """A folder of images with one sub-folder per class (decoded later by TF ops, not PIL).
 
 Layouts: DIR/<class>/*.jpg, or DIR/train/<class>/* with an optional DIR/test/<class>/*
-(DIR/validation is accepted as the test split when there is no DIR/test, and is the
-validation split when both exist). Every split must have the same class folders.
+(DIR/validation or DIR/val is the test split when there is no DIR/test, and the validation
+split when both exist). Every split must have the same class folders.
 
 Hidden files, other extensions and empty files are skipped by name; every remaining file is
 decoded once up front (file_check.py), so truncated or fake images are skipped and listed
@@ -29,6 +29,8 @@ from fmkeras.data.file_check import DEFAULT_MAX_PIXELS, check_image_files, overs
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
+# The ants-vs-bees photos of the classic transfer-learning tutorial, used by the photo recipe and benchmarks.
+HYMENOPTERA_ZIP = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 BAD_FILE_MODES = ("skip", "strict")
 _NOT_IMAGES = ("hidden file", "not an image extension")  # skipped by name: never an error
@@ -78,10 +80,12 @@ def _split_dirs(directory: str) -> dict:
     train_dir = os.path.join(directory, "train")
     if not os.path.isdir(train_dir):
         return {"train": directory, "val": None, "test": None}
-    found = {d: os.path.join(directory, d) for d in ("test", "validation") if os.path.isdir(os.path.join(directory, d))}
+    found = {d: os.path.join(directory, d) for d in ("test", "validation", "val")
+             if os.path.isdir(os.path.join(directory, d))}
+    validation = found.get("validation") or found.get("val")
     if "test" in found:
-        return {"train": train_dir, "val": found.get("validation"), "test": found["test"]}
-    return {"train": train_dir, "val": None, "test": found.get("validation")}
+        return {"train": train_dir, "val": validation, "test": found["test"]}
+    return {"train": train_dir, "val": None, "test": validation}
 
 
 def _check_same_classes(dirs: dict, listed: dict):
@@ -115,7 +119,9 @@ def image_folder_source(directory: str, channels: int = 3, check_files: bool = T
     if bad_files == "strict" and not check_files:
         raise DataError("bad_files=strict needs check_files=True (only the up-front check finds unreadable files)")
     if not os.path.isdir(directory):
-        raise DataError(f"image folder not found: {directory}")
+        hint = f" (get it from {HYMENOPTERA_ZIP} and unzip it)" if os.path.basename(
+            os.path.normpath(directory)).startswith("hymenoptera") else ""
+        raise DataError(f"image folder not found: {directory}{hint}")
     skipped: list = []
     dirs = _split_dirs(directory)
     root = os.path.realpath(directory)

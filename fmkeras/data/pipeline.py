@@ -23,7 +23,7 @@ import tensorflow as tf
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import augment_batch, is_identity
 from fmkeras.data.cache_files import claim_cache_prefix
-from fmkeras.data.decode import load_uint8, resize_uint8, to_channels
+from fmkeras.data.decode import center_crop, decode_uint8, load_uint8, resize_uint8, to_channels
 from fmkeras.data.mix import mix_batch, uses_mixing
 from fmkeras.data.labels import noisy_labels, per_class_indices
 from fmkeras.data.source import Source
@@ -90,14 +90,23 @@ def pipeline_options(deterministic: bool, sharded: bool) -> tf.data.Options:
     return options
 
 
-def decoded_examples(source: Source, x, y, shape: tuple, deterministic: bool = True) -> tf.data.Dataset:
-    """(uint8 image at the model's size, int64 label) per example, decoded in parallel."""
+def decoded_examples(source: Source, x, y, shape: tuple, deterministic: bool = True,
+                     crop=None) -> tf.data.Dataset:
+    """(uint8 image at the model's size, int64 label) per example, decoded in parallel.
+
+    Files are read and encoded images decoded here, one at a time, so memory holds the resized
+    images (or nothing, with data.cache=none), never a dataset's full-size pixels.
+    crop: central-crop fraction taken before resizing (`data.center_crop`).
+    """
     size, channels = tuple(shape[:2]), shape[2]
     ds = tf.data.Dataset.from_tensor_slices((x.astype(str) if source.kind == "files" else x, y))
     if source.kind == "files":
-        prepare = lambda p, label: (load_uint8(p, size, channels), label)  # noqa: E731
+        prepare = lambda p, label: (load_uint8(p, size, channels, crop), label)  # noqa: E731
+    elif source.kind == "encoded":
+        prepare = lambda b, label: (decode_uint8(b, size, channels, crop), label)  # noqa: E731
     else:
-        prepare = lambda img, label: (resize_uint8(to_channels(img, channels), size), label)  # noqa: E731
+        prepare = lambda img, label: (  # noqa: E731
+            resize_uint8(center_crop(to_channels(img, channels), crop), size), label)
     return ds.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
 
 
@@ -112,10 +121,16 @@ def _cache(ds: tf.data.Dataset, cfg: DataConfig, key: str) -> tf.data.Dataset:
     return ds.cache(path) if path else ds.cache()
 
 
-def _cache_key(source: Source, x, shape: tuple, split: str) -> str:
+def _cache_key(source: Source, x, shape: tuple, split: str, crop=None) -> str:
     """A file-cache name that changes whenever the examples or their size change (no stale reads)."""
-    digest = hashlib.sha256(f"{source.name}|{shape}|{len(x)}".encode())
-    digest.update("\n".join(map(str, x)).encode() if source.kind == "files" else np.ascontiguousarray(x).tobytes())
+    digest = hashlib.sha256(f"{source.name}|{shape}|{len(x)}|{crop}".encode())
+    if source.kind == "files":
+        digest.update("\n".join(map(str, x)).encode())
+    elif source.kind == "encoded":
+        for item in x:
+            digest.update(hashlib.sha256(item).digest())
+    else:
+        digest.update(np.ascontiguousarray(x).tobytes())
     return f"{split}-{digest.hexdigest()[:16]}"
 
 
@@ -182,8 +197,8 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
             x, y = x[keep], y[keep]
         if len(y) == 0:
             return None, 0, None
-        key = _cache_key(source, x, shape, split) if cfg.cache not in ("memory", "none") else ""
-        examples = _cache(decoded_examples(source, x, y, shape, deterministic), cfg, key)
+        key = _cache_key(source, x, shape, split, cfg.center_crop) if cfg.cache not in ("memory", "none") else ""
+        examples = _cache(decoded_examples(source, x, y, shape, deterministic, cfg.center_crop), cfg, key)
         ds = _finish(examples, cfg, batch_size, training, len(y), num_classes, deterministic, sharded)
         return ds, len(y), examples
 

@@ -13,10 +13,12 @@ from fmkeras.errors import DataError
 class Source:
     """Examples of one dataset, before any splitting, resizing or batching.
 
-    x_train/x_val/x_test hold uint8 images (N, H, W, C) when `kind == "arrays"`, or file paths
-    (N,) when `kind == "files"`; y holds integer labels indexing `class_names`. x_val is set
+    x_train/x_val/x_test hold uint8 images (N, H, W, C) when `kind == "arrays"`, file paths (N,)
+    when `kind == "files"`, or encoded PNG/JPEG bytes (N,) when `kind == "encoded"`; y holds
+    integer labels indexing `class_names`. x_val is set
     only when the source has its own validation split (then no split is cut from x_train).
     `skipped` lists (path, reason) for inputs that were left out, so runs can report them.
+    `fixed_shape` is (H, W, C) for encoded images known to share one size.
     """
     name: str
     kind: str
@@ -29,6 +31,7 @@ class Source:
     skipped: tuple = ()
     x_val: Optional[np.ndarray] = None
     y_val: Optional[np.ndarray] = None
+    fixed_shape: Optional[tuple] = None
 
     @property
     def num_classes(self) -> int:
@@ -36,8 +39,8 @@ class Source:
 
     @property
     def image_shape(self) -> Optional[tuple]:
-        """(H, W, C) for array sources, None for files whose sizes differ."""
-        return tuple(self.x_train.shape[1:]) if self.kind == "arrays" else None
+        """(H, W, C) for array sources (and encoded ones of one known size), None when sizes may differ."""
+        return tuple(self.x_train.shape[1:]) if self.kind == "arrays" else self.fixed_shape
 
 
 def _class_indices(class_names: Sequence[str], wanted: Sequence) -> list:

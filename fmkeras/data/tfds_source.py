@@ -1,4 +1,8 @@
-"""Any TensorFlow Datasets dataset by name, e.g. `tfds:fashion_mnist`.
+"""Any TensorFlow Datasets image dataset by name, e.g. `tfds:fashion_mnist`, `tfds:tf_flowers`.
+
+Images stay encoded (PNG/JPEG bytes, TFDS' SkipDecoding) until the pipeline decodes and resizes
+them one by one in tf.data, so datasets whose images differ in size work and memory holds the
+compressed files, not their pixels.
 
 TFDS downloads on first use; offline, the dataset must already be prepared in `data_dir`
 (default ~/tensorflow_datasets), otherwise the error says what to place where.
@@ -14,8 +18,10 @@ from fmkeras.data.source import Source
 from fmkeras.errors import DataError
 
 
-def _to_arrays(ds, limit):
+def _encoded_examples(builder, split: str, limit) -> tuple:
+    """(object array of encoded image bytes, int64 labels) of one split; nothing is decoded here."""
     import tensorflow_datasets as tfds
+    ds = builder.as_dataset(split=split, as_supervised=True, decoders={"image": tfds.decode.SkipDecoding()})
     if limit:
         ds = ds.take(limit)
     images, labels = [], []
@@ -23,8 +29,10 @@ def _to_arrays(ds, limit):
         images.append(image)
         labels.append(label)
     if not images:
-        raise DataError("TFDS split is empty")
-    return np.stack(images).astype(np.uint8), np.asarray(labels, np.int64)
+        raise DataError(f"TFDS split {builder.name}/{split} is empty")
+    x = np.empty(len(images), dtype=object)
+    x[:] = images
+    return x, np.asarray(labels, np.int64)
 
 
 TFDS_HOST = "storage.googleapis.com"
@@ -47,7 +55,7 @@ def _not_prepared(name: str, data_dir: str, why: str) -> DataError:
 
 def tfds_source(name: str, data_dir: str = None, limit_train: int = None, limit_test: int = None,
                 download: bool = True) -> Source:
-    """Loads `name`'s train and test splits as arrays (images must share one size).
+    """Lists `name`'s train and test splits as encoded images and labels.
 
     download: bool. Download and prepare the dataset when it is not in `data_dir` yet.
     """
@@ -60,14 +68,16 @@ def tfds_source(name: str, data_dir: str = None, limit_train: int = None, limit_
     # Mocked or partially described builders may list no splits; train and test are the convention.
     splits = list(info.splits.keys()) or ["train", "test"]
     test_split = "test" if "test" in splits else None
-    x_train, y_train = _to_arrays(builder.as_dataset(split="train", as_supervised=True), limit_train)
+    x_train, y_train = _encoded_examples(builder, "train", limit_train)
     x_test = y_test = None
     if test_split:
-        x_test, y_test = _to_arrays(builder.as_dataset(split=test_split, as_supervised=True), limit_test)
+        x_test, y_test = _encoded_examples(builder, test_split, limit_test)
     label = info.features["label"]
     class_names = tuple(label.names) if hasattr(label, "names") else tuple(str(i) for i in range(label.num_classes))
-    return Source(name=f"tfds:{name}", kind="arrays", class_names=class_names, x_train=x_train,
-                  y_train=y_train, x_test=x_test, y_test=y_test, channels=int(x_train.shape[-1]))
+    shape = tuple(info.features["image"].shape)
+    fixed = shape if all(isinstance(d, int) for d in shape) else None  # (H, W, C) when every image has it
+    return Source(name=f"tfds:{name}", kind="encoded", class_names=class_names, x_train=x_train,
+                  y_train=y_train, x_test=x_test, y_test=y_test, channels=int(shape[-1] or 3), fixed_shape=fixed)
 
 
 def prepared_builder(name: str, data_dir: str = None, download: bool = True) -> tuple:

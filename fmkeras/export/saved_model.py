@@ -28,19 +28,22 @@ def _outputs(model, images, class_names):
             "class_names": tf.gather(tf.constant(list(class_names)), class_ids)}
 
 
-def build_archive(model: keras.Model, class_names, image_shape: tuple) -> keras.export.ExportArchive:
-    """An ExportArchive tracking `model` with the bytes and pixels endpoints."""
+def build_archive(model: keras.Model, class_names, image_shape: tuple, crop=None) -> keras.export.ExportArchive:
+    """An ExportArchive tracking `model` with the bytes and pixels endpoints.
+
+    crop: the training run's `data.center_crop`, so a served photo is cropped as training photos were.
+    """
     size, channels = tuple(image_shape[:2]), int(image_shape[2])
     archive = keras.export.ExportArchive()
     archive.track(model)
 
     def serve_bytes(images):
-        pixels = tf.map_fn(lambda b: prepare_image(decode_image(b, channels), size, channels), images,
+        pixels = tf.map_fn(lambda b: prepare_image(decode_image(b, channels), size, channels, crop), images,
                            fn_output_signature=tf.TensorSpec((*size, channels), tf.float32))
         return _outputs(model, pixels, class_names)
 
     def serve_pixels(pixels):
-        return _outputs(model, prepare_image(pixels, size, channels), class_names)
+        return _outputs(model, prepare_image(pixels, size, channels, crop), class_names)
 
     archive.add_endpoint("serving_default", serve_bytes,
                          input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -64,13 +67,16 @@ def file_manifest(directory: str) -> dict:
 
 
 def export_saved_model(model: keras.Model, base_path: str, class_names, image_shape: tuple,
-                       extra_metadata: dict = None) -> tuple:
-    """Writes the next numbered version under `base_path`; returns (version, path)."""
-    metadata = {"class_names": list(class_names), "image_shape": list(image_shape),
+                       extra_metadata: dict = None, crop=None) -> tuple:
+    """Writes the next numbered version under `base_path`; returns (version, path).
+
+    crop: central-crop fraction the serving graph applies before resizing (the run's `data.center_crop`).
+    """
+    metadata = {"class_names": list(class_names), "image_shape": list(image_shape), "center_crop": crop,
                 "signatures": ["serving_default", "serve_pixels"], **(extra_metadata or {})}
 
     def write(tmp_dir):
-        build_archive(model, class_names, image_shape).write_out(tmp_dir, verbose=False)
+        build_archive(model, class_names, image_shape, crop).write_out(tmp_dir, verbose=False)
         files = file_manifest(tmp_dir)
         with open(os.path.join(tmp_dir, METADATA_FILE), "w") as fh:
             json.dump({**metadata, "files": files}, fh, indent=2)

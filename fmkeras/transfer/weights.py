@@ -23,6 +23,7 @@ import keras
 
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import ConfigError, WeightsError
+from fmkeras.transfer.package_weights import converted_preset_file
 from fmkeras.transfer.safe_load import inspect_model_file, load_keras_model
 from fmkeras.transfer.weight_hashes import check_cached_file, verify_sidecar
 
@@ -43,9 +44,10 @@ def keras_cache_dir() -> str:
     return base
 
 
-def preset_file(preset: WeightPreset) -> str:
-    """Where Keras caches `preset`'s file."""
-    return os.path.join(keras_cache_dir(), preset.cache_subdir, preset.file_name)
+def preset_file(preset: WeightPreset, include_top: bool = False) -> str:
+    """Where Keras caches `preset`'s file (the variant with the classifier top if `include_top`)."""
+    name = preset.top_file_name if include_top else preset.file_name
+    return os.path.join(keras_cache_dir(), preset.cache_subdir, name)
 
 
 def network_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> bool:
@@ -67,14 +69,19 @@ def network_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> bool:
     return bool(opened)
 
 
-def resolve_preset(spec: BackboneSpec, name: str) -> str:
-    """Local path of preset `name` of `spec`: from the Keras cache, downloaded into it, or a WeightsError."""
+def resolve_preset(spec: BackboneSpec, name: str, include_top: bool = False) -> str:
+    """Local path of preset `name` of `spec`: from the Keras cache, downloaded or converted into it, or a
+    WeightsError."""
     if name not in spec.presets:
         have = f"presets: {', '.join(sorted(spec.presets))}" if spec.presets else f"{spec.name} has no weight presets"
         raise WeightsError(f"backbone {spec.name!r} cannot load weights={name!r} ({have}); "
                            f"use weights=none or a weight file (.weights.h5/.h5/.keras)")
     preset = spec.presets[name]
-    path = preset_file(preset)
+    if include_top and not preset.top_file_name:
+        raise WeightsError(f"backbone {spec.name!r} preset {name!r} has no classifier top; use include_top=false")
+    path = preset_file(preset, include_top)
+    if preset.package:
+        return converted_preset_file(spec, preset, path, include_top)
     if os.path.isfile(path):
         check_cached_file(path, preset.file_hash)  # WeightsError: tampered or corrupt, not re-downloaded
         return path
@@ -134,7 +141,7 @@ def build_backbone(spec: BackboneSpec, input_shape: tuple, weights=None, options
     options = dict(options or {})
     if weights is None or weights == "none":
         return _build(spec, input_shape, options)
-    path = weights if is_weight_file(weights) else resolve_preset(spec, weights)
+    path = weights if is_weight_file(weights) else resolve_preset(spec, weights, bool(options.get("include_top")))
     model = load_weight_file(_build(spec, input_shape, options), path)
     log.info("backbone %s: loaded weights from %s", spec.name, path)
     return model

@@ -70,7 +70,8 @@ def test_tfds_by_name_with_mock_data(tmp_path, monkeypatch):
     monkeypatch.setattr("fmkeras.data.tfds_source._network_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=12):
         source = load_source(DataConfig(source="tfds:fashion_mnist"))
-    assert source.name == "tfds:fashion_mnist" and source.x_train.shape == (12, 28, 28, 1)
+    assert source.name == "tfds:fashion_mnist" and source.x_train.shape == (12,) and source.kind == "encoded"
+    assert source.image_shape == (28, 28, 1)
     assert source.x_test is not None and source.class_names[9] == "Ankle boot"
 
 

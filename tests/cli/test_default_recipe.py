@@ -1,0 +1,28 @@
+"""A run without --recipe picks its starting recipe from the data: photos start from ImageNet transfer."""
+import numpy as np
+
+from fmkeras.cli.resolve import resolve_config
+from fmkeras.config import DataConfig, RunConfig, apply_overrides
+from fmkeras.data.source import Source
+from fmkeras.experiment import with_image_size
+
+
+def test_folder_without_recipe_starts_from_the_photo_recipe():
+    cfg = resolve_config(fields={"data.source": "folder:/photos"})
+    assert cfg.name == "efficientnet_lite0_transfer" and cfg.model.backbone == "efficientnet_lite0"
+    assert cfg.model.weights == "imagenet" and cfg.finetune.freeze_batchnorm and cfg.data.source == "folder:/photos"
+    # Other sources keep the default recipe; an explicit recipe always wins.
+    assert resolve_config(fields={"data.source": "fashion_mnist"}).model.backbone == "cnn"
+    assert resolve_config(recipe="cnn_fashion", fields={"data.source": "folder:/photos"}).model.backbone == "cnn"
+
+
+def test_images_of_different_sizes_take_the_backbone_input_size():
+    files = Source(name="folder:x", kind="files", class_names=("a",), x_train=np.array(["a.jpg"]),
+                   y_train=np.zeros(1, np.int64))
+    photo = apply_overrides(RunConfig(), {"model.backbone": "efficientnet_lite0"})
+    assert with_image_size(photo, files).data.image_size == (224, 224)
+    sized = apply_overrides(photo, {"data.image_size": [96, 96]})
+    assert with_image_size(sized, files).data.image_size == (96, 96)  # the user's choice stays
+    arrays = Source(name="npz:x", kind="arrays", class_names=("a",), x_train=np.zeros((1, 28, 28, 1), np.uint8),
+                    y_train=np.zeros(1, np.int64))
+    assert with_image_size(RunConfig(data=DataConfig()), arrays).data.image_size is None
