@@ -18,10 +18,10 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 
 from fmkeras.config import DataConfig, ExportConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from fmkeras.experiment import MODEL_FILE, run_training  # noqa: E402
+from fmkeras.export.loading import load_keras_model  # noqa: E402
 
 VIT = {"patch_size": 7, "dim": 128, "depth": 2, "heads": 4, "mlp_dim": 256}
 
@@ -50,7 +50,7 @@ def main():
     work = tempfile.mkdtemp(prefix="fmkeras-bench-lora-")
     pre = run_training(config(work, "pretrain", range(5), args.images * 2, args.epochs, lr=2e-3))
     backbone_path = os.path.join(work, "vit_backbone.keras")
-    keras.saving.load_model(os.path.join(pre["run_dir"], MODEL_FILE)).get_layer("backbone").save(backbone_path)
+    load_keras_model(os.path.join(pre["run_dir"], MODEL_FILE)).get_layer("backbone").save(backbone_path)
     full = run_training(config(work, "full", range(5, 10), args.images, args.epochs, backbone_path, 0, lr=5e-4))
     lora = run_training(config(work, "lora", range(5, 10), args.images, args.epochs, backbone_path, args.rank,
                                lr=2e-3))

@@ -9,6 +9,9 @@ Latency: p50/p99 of sequential batch-1 calls. Throughput: 8 concurrent clients, 
 The REST server runs twice: with its default batching (max 8 images, 2 ms wait) and without.
 
 Run: python benchmarks/serve.py [--requests 300] [--clients 8]
+Before/after: python benchmarks/serve.py --compare_with=/path/to/other/checkout [--rounds 3] runs this
+checkout's server and the other one's in alternating rounds of one run (same model, same load) and
+reports the median p50 latency and throughput of each and their ratios (this / other).
 """
 from __future__ import annotations
 
@@ -80,8 +83,8 @@ def in_process(path: str, image: np.ndarray, requests: int, clients: int, total:
                                       total // clients)}
 
 
-def _start_server(base: str, flags: list):
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _start_server(base: str, flags: list, root: str = ROOT):
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "fmkeras.cli.main", "serve", f"--model_base_path={base}",
                              "--port=0", *flags], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     line = proc.stdout.readline()
@@ -92,8 +95,9 @@ def _start_server(base: str, flags: list):
     return proc, host_port.split(":")[0], int(host_port.split(":")[1])
 
 
-def rest(base: str, name: str, image: np.ndarray, requests: int, clients: int, total: int, flags=()) -> dict:
-    proc, host, port = _start_server(base, list(flags))
+def rest(base: str, name: str, image: np.ndarray, requests: int, clients: int, total: int, flags=(),
+         root: str = ROOT) -> dict:
+    proc, host, port = _start_server(base, list(flags), root)
     body = json.dumps({"signature_name": "serve_pixels", "instances": [image.tolist()]}).encode()
     connections = [http.client.HTTPConnection(host, port, timeout=30) for _ in range(clients)]
 
@@ -129,7 +133,11 @@ def main():
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--throughput_requests", type=int, default=1600)
+    parser.add_argument("--compare_with", default=None, help="another checkout whose server runs alternately")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.compare_with:
+        return compare(args)
     source = fashion_mnist_source()
     image = source.x_test[0]
     model = build_classifier(MODEL, (28, 28, 1), 10)
@@ -146,6 +154,37 @@ def main():
         "rest_over_in_process_p50": round(served["latency_batch1"]["p50_ms"] / direct["latency_batch1"]["p50_ms"], 2),
         "rest_throughput_fraction": round(served["throughput"]["images_per_s"] / direct["throughput"]["images_per_s"],
                                           3)}, indent=2))
+
+
+def compare(args):
+    """This checkout's server vs `args.compare_with`'s, alternating rounds in one run."""
+    source = fashion_mnist_source()
+    image = source.x_test[0]
+    model = build_classifier(MODEL, (28, 28, 1), 10)
+    runs = {"this": [], "other": []}
+    roots = {"this": ROOT, "other": os.path.abspath(args.compare_with)}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "fashion")
+        export_saved_model(model, base, source.class_names, (28, 28, 1))
+        for round_index in range(args.rounds):
+            for label in (("this", "other") if round_index % 2 == 0 else ("other", "this")):
+                runs[label].append(rest(base, "fashion", image, args.requests, args.clients,
+                                        args.throughput_requests, root=roots[label]))
+
+    def median(label, key, field):
+        return float(np.median([r[key][field] for r in runs[label]]))
+
+    summary = {label: {"root": roots[label], "p50_ms": median(label, "latency_batch1", "p50_ms"),
+                       "p99_ms": median(label, "latency_batch1", "p99_ms"),
+                       "images_per_s": median(label, "throughput", "images_per_s"),
+                       "errors": sum(r["throughput"]["errors"] for r in runs[label])} for label in runs}
+    print(json.dumps({
+        "benchmark": "serve_compare", "rounds": args.rounds, "requests": args.requests, "clients": args.clients,
+        "cpu_count": os.cpu_count(), **summary,
+        "p50_ratio_this_over_other": round(summary["this"]["p50_ms"] / summary["other"]["p50_ms"], 3),
+        "throughput_ratio_this_over_other": round(summary["this"]["images_per_s"] / summary["other"]["images_per_s"],
+                                                  3),
+        "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

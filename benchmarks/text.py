@@ -82,9 +82,9 @@ def tfidf_baseline(texts, labels, train_idx, val_idx, x_test, y_test) -> dict:
 
 def load_run_model(run_dir: str):
     """The run's saved model (model.keras, raw strings in)."""
-    import keras
     from fmkeras.experiment import MODEL_FILE
-    return keras.saving.load_model(os.path.join(run_dir, MODEL_FILE), safe_mode=True)
+    from fmkeras.export.loading import load_keras_model
+    return load_keras_model(os.path.join(run_dir, MODEL_FILE))
 
 
 def model_correct(model, texts, labels, batch_size: int = 256) -> np.ndarray:

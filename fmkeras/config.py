@@ -85,6 +85,8 @@ class DataConfig:
     list them in metrics.json) or `strict` (fail before training with one error naming them all).
     max_image_pixels: a file whose header declares more pixels is refused without decoding
     (decompression bombs); the default is PIL's MAX_IMAGE_PIXELS.
+    follow_symlinks: follow symlinks in an image folder that point outside it (refused by default:
+    a shared dataset folder must not make training read, e.g., ~/.ssh files).
     center_crop: None squashes every image to `image_size`; a fraction in (0, 1] first takes the
     central square of that fraction of the shorter side (photos keep their aspect ratio; 0.875 is
     the usual ImageNet view). Training, evaluation, export and serving all crop the same way.
@@ -108,6 +110,7 @@ class DataConfig:
     label_noise: float = 0.0
     bad_files: str = "skip"
     max_image_pixels: int = 89_478_485
+    follow_symlinks: bool = False
     center_crop: Optional[float] = None
 
 
@@ -254,6 +257,16 @@ class ServeConfig:
     shutdown_grace_seconds: on SIGTERM, how long in-flight requests may take before the server exits.
     max_json_containers: bodies with more JSON arrays/objects are refused before parsing (each costs
     ~60 bytes of Python memory: 9 MB of "[[[0]]]," would otherwise take ~370 MB to parse).
+    max_request_pixels: the images of one request may declare at most this many pixels together.
+    idle_timeout_seconds: a connection that sends nothing for this long is closed; when all
+    `max_connections` are taken, idle ones are closed first to make room.
+    max_connections_per_client: connections one client address may hold (beyond: its idle ones are
+    closed to make room, else HTTP 503).
+    allowed_hosts: Host header names accepted (port ignored; `*` accepts any); others get HTTP 403,
+    which stops DNS rebinding. The bind address is always accepted.
+    allowed_origins: browser origins (e.g. http://localhost:3000) allowed to call the server; any
+    other Origin header gets HTTP 403.
+    auth_token_file: a file holding a bearer token every request must send (`Authorization: Bearer ...`).
     """
     model_base_path: Optional[str] = None
     model_name: Optional[str] = None
@@ -275,6 +288,12 @@ class ServeConfig:
     max_json_containers: int = 1_000_000
     read_timeout_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
+    max_request_pixels: int = 4 * 4096 * 4096
+    idle_timeout_seconds: float = 5.0
+    max_connections_per_client: int = 32
+    allowed_hosts: tuple = ("localhost", "127.0.0.1", "::1")
+    allowed_origins: tuple = ()
+    auth_token_file: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -672,9 +691,11 @@ def validate_serve(s: ServeConfig) -> ServeConfig:
     """Checks the serve section's ranges; returns it unchanged or raises ConfigError."""
     _check_range("serve.port", s.port, 0, 65535)
     for name in ("max_body_bytes", "max_json_depth", "max_batch_instances", "max_image_pixels", "max_connections",
-                 "batch_max_size", "max_queue", "max_inflight", "max_json_containers"):
+                 "batch_max_size", "max_queue", "max_inflight", "max_json_containers", "max_request_pixels",
+                 "max_connections_per_client"):
         _check_range(f"serve.{name}", getattr(s, name), 1)
-    for name in ("poll_seconds", "request_timeout_seconds", "read_timeout_seconds", "shutdown_grace_seconds"):
+    for name in ("poll_seconds", "request_timeout_seconds", "read_timeout_seconds", "shutdown_grace_seconds",
+                 "idle_timeout_seconds"):
         _check_range(f"serve.{name}", getattr(s, name), 0.0, low_open=True)
     _check_range("serve.batch_timeout_ms", s.batch_timeout_ms, 0.0)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.versions):
@@ -682,4 +703,7 @@ def validate_serve(s: ServeConfig) -> ServeConfig:
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s.version_labels.values()):
         raise ConfigError(f"`serve.version_labels` must map labels to positive integer versions. "
                           f"Received: serve.version_labels={s.version_labels!r}")
+    for name in ("allowed_hosts", "allowed_origins"):
+        if not all(isinstance(v, str) and v for v in getattr(s, name)):
+            raise ConfigError(f"`serve.{name}` must be non-empty strings. Received: serve.{name}={getattr(s, name)!r}")
     return s

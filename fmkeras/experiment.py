@@ -20,6 +20,7 @@ import os
 
 import keras
 
+from fmkeras.atomic_files import write_with
 from fmkeras.backbones import get_backbone
 from fmkeras.config import RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
@@ -42,14 +43,24 @@ def make_run_dir(cfg: RunConfig) -> str:
     if cfg.run_dir:
         path = cfg.run_dir
     else:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = os.path.join(cfg.run_root, f"{cfg.name}-{stamp}")
-        suffix = 1
-        while os.path.exists(path):
-            suffix += 1
-            path = os.path.join(cfg.run_root, f"{cfg.name}-{stamp}-{suffix}")
+        path = _claim_run_dir(cfg.run_root, cfg.name)
     os.makedirs(os.path.join(path, "plots"), exist_ok=True)
     return path
+
+
+def _claim_run_dir(run_root: str, name: str) -> str:
+    """Creates runs/<name>-<time>[-n]; mkdir (no exist_ok) is the claim, so two runs started in the same
+    second, even in two processes, never share a directory."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    os.makedirs(run_root, exist_ok=True)
+    for suffix in range(1, 10_000):
+        path = os.path.join(run_root, f"{name}-{stamp}" + (f"-{suffix}" if suffix > 1 else ""))
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run directory for {name} under {run_root}")
 
 
 def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -> dict:
@@ -106,7 +117,7 @@ def run_training(cfg: RunConfig) -> dict:
     else:
         with strategy.scope():
             result = fit_stages(model, data, cfg, run_dir)
-    model.save(os.path.join(run_dir, MODEL_FILE))
+    write_with(model.save, os.path.join(run_dir, MODEL_FILE))  # a crash never leaves half a model.keras
     write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")

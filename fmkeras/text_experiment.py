@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 
+from fmkeras.atomic_files import write_with
 from fmkeras.config import DistributeConfig, RunConfig, to_dict
 from fmkeras.data.text import load_text_source
 from fmkeras.data.text_pipeline import build_text_datasets, vectorized_datasets
@@ -49,7 +50,7 @@ def train_text_source(cfg: RunConfig, source) -> dict:
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(given))
     model, result, members = _train_members(cfg, data, run_dir, first, strategy)
-    model.save(os.path.join(run_dir, MODEL_FILE))
+    write_with(model.save, os.path.join(run_dir, MODEL_FILE))  # a crash never leaves half a model.keras
     write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))  # `--weights=`/`evaluate` check it on load
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")

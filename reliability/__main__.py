@@ -29,6 +29,8 @@ SCENARIOS = {
     "overload_soak": ("5", {"soak_seconds": 120.0, "overload_seconds": 60.0},
                       {"soak_seconds": 4.0, "overload_seconds": 2.5, "warmup_seconds": 1.0}),
     "hot_swap": ("6", {"swaps": 2, "copy_seconds": 10.0}, {"swaps": 1, "copy_seconds": 2.0, "clients": 2}),
+    "hostile_clients": ("11 (backtracking JSON, image bombs, browser reach, idle sockets)", {"escaped_mb": 9},
+                        {"escaped_mb": 2}),
     "server_sigterm": ("10 (server)", {"in_flight": 8, "grace_seconds": 10.0}, {"in_flight": 3, "grace_seconds": 5.0}),
 }
 NOT_RUN: dict = {}  # every scenario of the issue is implemented
@@ -60,6 +62,10 @@ def scoreboard(results: dict, seconds: float) -> dict:
         "requests_sent": sum(int(r.get("requests_sent", 0) or 0) for r in results.values()),
         "5xx_count": sum(int(r.get("5xx_count", 0) or 0) for r in results.values()),
         "corrupt_files_refused": results.get("corrupt_corpus", {}).get("skip", {}).get("skipped_count", 0),
+        "hostile_client_attacks_refused": results.get("hostile_clients", {}).get("refused", 0),
+        "idle_flood_normal_client_status": results.get("hostile_clients", {}).get("idle_flood", {}).get(
+            "normal_status"),
+        "peak_rss_growth_under_attack_mb": max((r.get("rss_peak_growth_mb", 0) for r in results.values()), default=0),
         "crashes": sum(int(r.get("crashes", 0) or 0) for r in results.values()),
         "bytes_lost": sum(int(r.get("bytes_lost", 0) or 0) for r in results.values()),
         "seconds": round(seconds, 1),

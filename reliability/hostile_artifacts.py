@@ -51,6 +51,28 @@ def _set_activation(config, value):
     return config
 
 
+def _replace_dense(config, entry: dict):
+    """Puts `entry` where the Dense layer was (the inspector must refuse it wherever it sits)."""
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Dense":
+            layer.update(entry)
+    return config
+
+
+def _layer(class_name: str, registered_name=None, **config) -> dict:
+    return {"module": "keras.layers", "class_name": class_name, "registered_name": registered_name,
+            "config": {"name": "out", **config}}
+
+
+def _npz() -> bytes:
+    import io
+
+    import numpy as np
+    out = io.BytesIO()
+    np.savez(out, w=np.zeros(2))
+    return out.getvalue()
+
+
 def build_artifacts(directory: str) -> dict:
     """Writes the hostile files into `directory`; returns {scenario name: path} plus 'benign'."""
     import keras
@@ -80,6 +102,18 @@ def build_artifacts(directory: str) -> dict:
     _rewrite(benign, paths["zip_bomb"], extra={"assets/bomb": b"\0" * (64 << 20)})
     paths["deep_nesting"] = os.path.join(directory, "deep.keras")
     _rewrite(benign, paths["deep_nesting"], config_text="[" * 100_000 + "]" * 100_000)
+    hostile_layers = {  # each loads a file or foreign code at load time, or swaps in another registered class
+        "vocabulary_path": _layer("StringLookup", vocabulary=os.path.join(directory, "vocab.txt")),
+        "vocabulary_url": _layer("TextVectorization", vocabulary="gs://attacker-bucket/vocab.txt"),
+        "tfsm_layer": _layer("TFSMLayer", filepath=directory, call_endpoint="serve"),
+        "torch_wrapper": _layer("TorchModuleWrapper", module={"class_name": "__bytes__", "config": {"value": "00"}}),
+        "registered_name_swap": _layer("Dense", registered_name="keras_hub>SomethingElse", units=2),
+    }
+    for name, entry in hostile_layers.items():
+        paths[name] = os.path.join(directory, f"{name}.keras")
+        _rewrite(benign, paths[name], lambda c, entry=entry: _replace_dense(c, entry))
+    paths["npz_weights"] = os.path.join(directory, "npz_weights.keras")
+    _rewrite(benign, paths["npz_weights"], extra={"model.weights.npz": _npz()})
     if os.path.exists(canary):  # building the Lambda model traced the payload once; start clean
         os.remove(canary)
     return paths

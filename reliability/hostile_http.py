@@ -19,7 +19,7 @@ import time
 import zlib
 
 from reliability.serve_process import (Connection, ServerProcess, export_model, has_traceback, http_request,
-                                       pixels_body, png_body, test_images)
+                                       pixels_body, png_body, record_server_end, test_images)
 
 READ_TIMEOUT = 2.0
 
@@ -87,7 +87,7 @@ def _slowloris(port: int, path: str, connections: int, interval: float, headers_
 
     def one(index):
         sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT * 4)
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\n".encode()
         if not headers_only:
             head += b"Content-Length: 1000\r\n\r\n"
         started = time.monotonic()
@@ -174,16 +174,7 @@ def run(workdir: str, slow_connections: int = 16, good_requests_during_slowloris
             outcome["requests_sent"] += 1
             if status != 200:
                 outcome["failures"].append(f"normal request after the attacks answered {status}")
-            rss_after = server.rss_kb()
-            outcome.update(rss_before_mb=round(rss_before / 1024, 1), rss_peak_mb=round(max(rss_peak, rss_after) / 1024, 1),
-                           rss_after_mb=round(rss_after / 1024, 1), rss_limit_mb=rss_limit_mb)
-            growth = (max(rss_peak, rss_after) - rss_before) / 1024
-            if growth > rss_limit_mb:
-                outcome["failures"].append(f"peak RSS grew {growth:.0f} MB > {rss_limit_mb} MB")
-        outcome["server_alive_at_end"] = server.alive()
-        if not server.alive():
-            outcome["crashes"] += 1
-        outcome["server_log_has_traceback"] = "Traceback" in server.log_tail(1 << 20)
+        record_server_end(server, outcome, rss_before, rss_peak, rss_limit_mb)
     outcome["seconds"] = round(time.monotonic() - started, 1)
     outcome["ok"] = not outcome["failures"] and not outcome["crashes"] and not outcome["5xx_count"]
     return outcome

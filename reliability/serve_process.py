@@ -197,6 +197,23 @@ def probabilities(data: bytes) -> np.ndarray:
     return np.asarray([row["probabilities"] for row in reply["predictions"]], dtype=np.float32)
 
 
+def record_server_end(server, outcome: dict, rss_before: int, rss_peak: int, rss_limit_mb: float):
+    """RSS growth (peak over the run, checked against `rss_limit_mb`), liveness and log tracebacks."""
+    if server.alive():
+        rss_after = server.rss_kb()
+        peak = max(rss_peak, rss_after)
+        growth = (peak - rss_before) / 1024
+        outcome.update(rss_before_mb=round(rss_before / 1024, 1), rss_peak_mb=round(peak / 1024, 1),
+                       rss_after_mb=round(rss_after / 1024, 1), rss_peak_growth_mb=round(growth, 1),
+                       rss_limit_mb=rss_limit_mb)
+        if growth > rss_limit_mb:
+            outcome["failures"].append(f"peak RSS grew {growth:.0f} MB > {rss_limit_mb} MB")
+    outcome["server_alive_at_end"] = server.alive()
+    if not server.alive():
+        outcome["crashes"] += 1
+    outcome["server_log_has_traceback"] = "Traceback" in server.log_tail(1 << 20)
+
+
 def has_traceback(data: bytes) -> bool:
     return any(marker in data for marker in TRACEBACK_MARKERS)
 

@@ -32,11 +32,10 @@ def student_model(name: str, cfg):
 def run() -> dict:
     import json
 
-    import keras
-
     from fmkeras.cli.model_io import _run_config
     from fmkeras.evaluate.distillation import compare_distillation
     from fmkeras.experiment import MODEL_FILE, make_run_dir
+    from fmkeras.export.loading import load_keras_model
     if not FLAGS.teacher or not FLAGS.student:
         raise UserError("distill needs --teacher=RUN_DIR|FILE.keras and --student=BACKBONE|RECIPE")
     cfg = config_from_flags()
@@ -47,7 +46,8 @@ def run() -> dict:
         path = os.path.join(path, MODEL_FILE)
     elif not (path.endswith(".keras") and os.path.isfile(path)):
         raise UserError(f"--teacher={FLAGS.teacher} is not a run directory or a .keras file")
-    teacher = keras.saving.load_model(path, safe_mode=True)
+    # Inspected, checked against its .sha256 sidecar, then safe mode: the same gate as every other loader.
+    teacher = load_keras_model(path, trust=getattr(FLAGS, "trust_model", False))
     run_dir = make_run_dir(dataclasses.replace(cfg, name=f"{cfg.name}-distill"))
     report = compare_distillation(cfg, teacher, student_model(FLAGS.student, cfg), run_dir)
     print(json.dumps({k: report[k] for k in ("teacher", "student_scratch", "student_distilled",

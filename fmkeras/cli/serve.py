@@ -30,11 +30,18 @@ flags.DEFINE_float("poll_seconds", None, "serve.poll_seconds: how often the base
 flags.DEFINE_integer("max_inflight", None, "serve.max_inflight: predictions at once; more get HTTP 429 at once.")
 flags.DEFINE_float("read_timeout_seconds", None, "serve.read_timeout_seconds: a request must arrive within this "
                    "long (else HTTP 408; slow senders are cut off).")
+flags.DEFINE_string("auth_token_file", None, "serve.auth_token_file: a file holding a bearer token every request "
+                    "must send (Authorization: Bearer <token>); checked in constant time.")
+flags.DEFINE_list("allowed_hosts", None, "serve.allowed_hosts: Host header names answered (default: loopback "
+                  "names and the bind address); others get HTTP 403 (DNS rebinding).")
+flags.DEFINE_float("idle_timeout_seconds", None, "serve.idle_timeout_seconds: idle connections are closed after "
+                   "this long (and first when connections run out).")
 flags.DEFINE_float("shutdown_grace_seconds", None, "serve.shutdown_grace_seconds: on SIGTERM, how long requests in "
                    "flight may still take.")
 
 SERVE_FLAGS = ("model_base_path", "model_name", "host", "port", "max_body_bytes", "batch_max_size",
-               "batch_timeout_ms", "poll_seconds", "max_inflight", "read_timeout_seconds", "shutdown_grace_seconds")
+               "batch_timeout_ms", "poll_seconds", "max_inflight", "read_timeout_seconds", "shutdown_grace_seconds",
+               "auth_token_file", "idle_timeout_seconds")
 
 
 def _int(text: str, flag: str) -> int:
@@ -56,20 +63,30 @@ def serve_config():
         if any(len(item) != 2 for item in items):
             raise ConfigError(f"--version_labels needs label=version items. Received: {FLAGS.version_labels!r}")
         overrides["serve.version_labels"] = {k: _int(v, "version_labels") for k, v in items}
+    if FLAGS.allowed_hosts is not None:
+        overrides["serve.allowed_hosts"] = list(FLAGS.allowed_hosts)
     return apply_overrides(cfg, overrides).serve
 
 
 def run() -> None:
     from fmkeras.serve import ModelServer
+    from fmkeras.serve.access import exposure_warning
     cfg = serve_config()
     if not cfg.model_base_path:
         raise UserError("serve needs --model_base_path=saved_models/<name>")
     if not os.path.isdir(cfg.model_base_path):
         raise UserError(f"model base path not found: {cfg.model_base_path}")
+    if cfg.auth_token_file and not os.path.isfile(cfg.auth_token_file):
+        raise UserError(f"auth token file not found: {cfg.auth_token_file}")
     try:
         server = ModelServer(cfg)
+    except ValueError as err:  # an empty token file
+        raise UserError(str(err)) from None
     except OSError as err:
         raise UserError(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
+    warning = exposure_warning(cfg)
+    if warning:
+        print(f"fmkeras: {warning}", file=sys.stderr, flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from fmkeras.data.decode import decode_image
-from fmkeras.data.image_header import declared_size
+from fmkeras.data.image_header import UnreadableHeader, file_header_info
 
 # PIL's default decompression-bomb limit (Image.MAX_IMAGE_PIXELS): 256 MB of 24-bit pixels.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -43,14 +43,17 @@ def _reason(path: str) -> str:
 
 
 def oversized(path: str, max_pixels: int):
-    """The reason to refuse `path` from its header alone, or None (also for headers it cannot parse)."""
+    """The reason to refuse `path` from its header alone, or None (also for formats no decoder accepts)."""
     try:
-        size = declared_size(path)
+        info = file_header_info(path)
     except OSError as err:
         return f"cannot read: {err.strerror or err}"
-    if size is not None and size[0] * size[1] > max_pixels:
-        return (f"header declares {size[0]}x{size[1]} pixels, more than data.max_image_pixels={max_pixels} "
-                f"(refused before decoding)")
+    except UnreadableHeader as err:
+        return f"unreadable image header: {err} (refused before decoding)"
+    if info is not None and info.pixels > max_pixels:
+        frames = f" ({info.pixels} over its frames)" if info.pixels != info.width * info.height else ""
+        return (f"header declares {info.width}x{info.height} pixels{frames}, more than "
+                f"data.max_image_pixels={max_pixels} (refused before decoding)")
     return None
 
 

@@ -10,6 +10,10 @@ in `Source.skipped` (and the run report) rather than failing mid-epoch. A file w
 declares more than `max_pixels` pixels (a decompression bomb) is refused unread, even with
 `check_files=False`.
 
+A file or class folder that is a symlink pointing outside DIR is refused (listed in `skipped`)
+unless `follow_symlinks`. Files are judged by content, not extension: the header check and the
+decoder both sniff the format (a WebP named .png is a WebP, and a WebP bomb is refused as one).
+
 `bad_files="strict"` turns those skips into one DataError, raised before training starts,
 that names every unreadable image file (empty, truncated, corrupt, not an image, too large).
 Files ignored by name (hidden files, other extensions) are never errors. Convertible files
@@ -27,14 +31,28 @@ from fmkeras.errors import DataError
 
 # The ants-vs-bees photos of the classic transfer-learning tutorial, used by the photo recipe and benchmarks.
 HYMENOPTERA_ZIP = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 BAD_FILE_MODES = ("skip", "strict")
 _NOT_IMAGES = ("hidden file", "not an image extension")  # skipped by name: never an error
 
 
-def _list_split(directory: str, skipped: list) -> tuple:
-    """Returns (class_names, paths, labels) of one split directory."""
-    classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+def _outside(path: str, root: str) -> bool:
+    """True when `path` resolves (symlinks followed) to somewhere outside `root` (a realpath)."""
+    return os.path.commonpath([os.path.realpath(path), root]) != root
+
+
+def _list_split(directory: str, skipped: list, root: str = None, follow_symlinks: bool = True) -> tuple:
+    """Returns (class_names, paths, labels) of one split directory; symlinks leaving `root` are skipped
+    unless `follow_symlinks`."""
+    escapes = "symlink to outside the image folder (set data.follow_symlinks=true to follow it)"
+    classes = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        if not follow_symlinks and entry.is_symlink() and _outside(entry.path, root):
+            skipped.append((entry.path, escapes))
+        else:
+            classes.append(entry.name)
     if not classes:
         raise DataError(f"image folder {directory} has no class sub-folders (expected {directory}/<class>/*.jpg)")
     paths, labels = [], []
@@ -42,7 +60,9 @@ def _list_split(directory: str, skipped: list) -> tuple:
         for entry in sorted(os.scandir(os.path.join(directory, name)), key=lambda e: e.name):
             if not entry.is_file():
                 continue
-            if entry.name.startswith("."):
+            if not follow_symlinks and entry.is_symlink() and _outside(entry.path, root):
+                skipped.append((entry.path, escapes))
+            elif entry.name.startswith("."):
                 skipped.append((entry.path, "hidden file"))
             elif not entry.name.lower().endswith(IMAGE_EXTENSIONS):
                 skipped.append((entry.path, "not an image extension"))
@@ -86,12 +106,13 @@ def _refuse_bad_files(directory: str, skipped: list):
 
 
 def image_folder_source(directory: str, channels: int = 3, check_files: bool = True, bad_files: str = "skip",
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Source:
+                        max_pixels: int = DEFAULT_MAX_PIXELS, follow_symlinks: bool = False) -> Source:
     """Lists an image folder's files and labels, decoding each once to skip bad files (`check_files`).
 
     bad_files: "skip" leaves unreadable files out and lists them in `Source.skipped`; "strict"
         raises one DataError naming all of them instead.
     max_pixels: files whose header declares more pixels are refused without decoding.
+    follow_symlinks: also read files (and class folders) that are symlinks to outside `directory`.
     """
     if bad_files not in BAD_FILE_MODES:
         raise DataError(f"bad_files must be one of {', '.join(BAD_FILE_MODES)}. Received: bad_files={bad_files!r}")
@@ -103,7 +124,12 @@ def image_folder_source(directory: str, channels: int = 3, check_files: bool = T
         raise DataError(f"image folder not found: {directory}{hint}")
     skipped: list = []
     dirs = _split_dirs(directory)
-    listed = {split: _list_split(path, skipped) for split, path in dirs.items() if path}
+    root = os.path.realpath(directory)
+    for split, path in dirs.items():
+        if path and path != directory and not follow_symlinks and _outside(path, root):
+            raise DataError(f"image folder split {path} is a symlink to outside {directory}; set "
+                            f"data.follow_symlinks=true to follow it")
+    listed = {split: _list_split(path, skipped, root, follow_symlinks) for split, path in dirs.items() if path}
     _check_same_classes(dirs, listed)
     all_paths = np.concatenate([paths for _, paths, _ in listed.values()])
     if check_files:

@@ -26,7 +26,8 @@ def load_source(cfg: DataConfig) -> Source:
         source = tfds_source(arg, limit_train=cfg.limit_train, limit_test=cfg.limit_test, download=cfg.download)
     elif kind == "folder":
         source = image_folder_source(arg, channels=cfg.channels or 3, check_files=cfg.check_files,
-                                     bad_files=cfg.bad_files, max_pixels=cfg.max_image_pixels)
+                                     bad_files=cfg.bad_files, max_pixels=cfg.max_image_pixels,
+                                     follow_symlinks=cfg.follow_symlinks)
     elif kind == "npz":
         source = npz_source(arg)
     else:

@@ -4,7 +4,7 @@ Both students share the model config, data, labels, epochs, optimizer and seed; 
 differs (hard labels vs `distill.alpha` hard + (1 - alpha) teacher soft targets at `distill.temperature`).
 
 Example:
-    report = compare_distillation(cfg, teacher=keras.saving.load_model("runs/big/model.keras"),
+    report = compare_distillation(cfg, teacher=load_keras_model("runs/big/model.keras"),
                                   student_model=ModelConfig(backbone="cnn", backbone_options={"filters": (8, 16)}))
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fmkeras.config import ModelConfig, RunConfig
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate.low_label import set_batchnorm_momentum
+from fmkeras.atomic_files import write_with
 from fmkeras.evaluate.report import write_json
 from fmkeras.train import fit, seed_everything
 from fmkeras.train.optimizers import build_optimizer
@@ -72,7 +73,7 @@ def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: Mo
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
     distilled_fit = fit(distiller, data, train_cfg, os.path.join(run_dir, "student_distilled"), compile=False)
-    student.save(os.path.join(run_dir, STUDENT_FILE))
+    write_with(student.save, os.path.join(run_dir, STUDENT_FILE))
 
     report = {
         "data": source.name, "num_train": data.num_train, "evaluated_on": "test" if data.test is not None else "val",

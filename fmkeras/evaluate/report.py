@@ -1,20 +1,11 @@
 """Evaluate a model on a test set and write metrics JSON and plots into a run directory."""
 from __future__ import annotations
 
-import json
 import os
 
+from fmkeras.atomic_files import write_json
 from fmkeras.evaluate.metrics import classification_report, predict_dataset
 from fmkeras.evaluate.plots import plot_confusion_matrix, plot_misclassified
-
-
-def write_json(path: str, values) -> str:
-    """Writes JSON via a temp file + rename, so a reader never sees half a file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(values, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
 
 
 def evaluate_predictions(predict_fn, dataset, class_names, out_dir: str, prefix: str = "test") -> dict:

@@ -15,7 +15,7 @@ import os
 import keras
 
 from fmkeras.errors import DataError
-from fmkeras.transfer.safe_load import UnsafeModelError, inspect_model_file
+from fmkeras.transfer.safe_load import UnsafeModelError, check_keras_version, inspect_model_file
 from fmkeras.transfer.weight_hashes import verify_sidecar
 
 
@@ -27,6 +27,7 @@ def load_keras_model(path: str, trust: bool = False, compile: bool = True) -> ke
     """
     if not os.path.isfile(path):
         raise DataError(f"model file not found: {path}")
+    check_keras_version()
     verify_sidecar(path)  # a modified file is refused even when trusted (WeightsError)
     if not trust:
         try:

@@ -1,13 +1,17 @@
 """Numbered version directories under a model's base path, published atomically.
 
-A version is written into a hidden temp directory beside it and renamed into place, so a
-reader (e.g. the server polling the base path) never sees a half-written version.
+A version is written into a hidden temp directory beside it, every file and directory in it is
+fsynced, and it is renamed into place and the base path fsynced, so a reader (e.g. the server
+polling the base path) never sees a half-written version, and neither does anyone after a crash
+or power cut.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+
+from fmkeras.atomic_files import fsync_dir, fsync_tree
 
 
 def list_versions(base_path: str) -> list:
@@ -32,11 +36,13 @@ def publish_version(base_path: str, write_fn) -> tuple:
     tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=base_path)
     try:
         write_fn(tmp)
+        fsync_tree(tmp)  # the data must be on disk before the rename makes it visible
         for _ in range(100):
             version = next_version(base_path)
             target = os.path.join(base_path, str(version))
             try:
                 os.rename(tmp, target)  # atomic on one filesystem; fails if another writer took it
+                fsync_dir(base_path)  # ... and the rename itself must survive a crash
                 return version, target
             except OSError:
                 if not os.path.exists(target):

@@ -4,8 +4,10 @@ A single worker thread takes the first queued request, waits up to `timeout_ms` 
 (only while requests the server has received but not yet queued exist, see `track`),
 and runs requests with the same servable, signature and per-instance shape as one batch of
 at most `max_size` instances, then splits the outputs back. If a merged batch fails on bad
-input (e.g. one undecodable image), each request is re-run alone so only the bad one fails.
-The worker is the only caller of the model, so model calls never run concurrently.
+input (e.g. one undecodable image) or any other error, each request is re-run alone so only
+the bad one fails. A request whose caller gave up (504) is cancelled: if the worker has not
+started it, it is dropped, never run. The worker is the only caller of the model, so model calls
+never run concurrently.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from fmkeras.serve.status import DeadlineExceeded, Internal, ResourceExhausted, ServingError, Unavailable
+from fmkeras.serve.status import (DeadlineExceeded, Internal, ResourceExhausted, ServingError, Unavailable,
+                                  redact_paths)
 
 log = logging.getLogger("fmkeras.serve")
 _Item = collections.namedtuple("_Item", "servable signature inputs size future")
@@ -41,6 +44,7 @@ class Batcher:
         self._stop = threading.Event()
         self._inflight, self._count_lock = 0, threading.Lock()
         self.batches = collections.Counter()  # batch size -> number of model calls, for tests/benchmarks
+        self.dropped = 0  # requests dropped unrun because their caller had timed out
         self._thread = threading.Thread(target=self._work, name="batcher", daemon=True)
         self._thread.start()
 
@@ -67,6 +71,7 @@ class Batcher:
         try:
             return future.result(timeout=self.request_timeout)
         except TimeoutError:
+            future.cancel()  # still queued: the worker drops it instead of running it for nobody
             raise DeadlineExceeded(f"prediction took longer than {self.request_timeout} s") from None
 
     def _collect(self) -> list:
@@ -100,15 +105,26 @@ class Batcher:
             for group in groups.values():
                 self._run_group(group)
 
+    def _start(self, item: _Item) -> bool:
+        """Marks `item` running; False (and counted) when its caller already gave up on it."""
+        if item.future.set_running_or_notify_cancel():
+            return True
+        self.dropped += 1
+        return False
+
     def _run_group(self, group: list):
         while group:  # split a group larger than max_size into consecutive batches
             batch, size = [], 0
             while group and (not batch or size + group[0].size <= self.max_size):
-                size += group[0].size
-                batch.append(group.pop(0))
+                item = group.pop(0)
+                if self._start(item):
+                    size += item.size
+                    batch.append(item)
+            if not batch:
+                continue
             try:
                 self._run(batch)
-            except ServingError:
+            except Exception:  # noqa: BLE001 - one bad request must not fail the others: re-run alone
                 for item in batch:
                     self._run([item])
 
@@ -118,15 +134,13 @@ class Batcher:
             k: np.concatenate([item.inputs[k] for item in batch]) for k in first.inputs}
         try:
             outputs = first.servable.run(first.signature, inputs)
-        except ServingError as err:
+        except Exception as err:  # noqa: BLE001
             if len(batch) > 1:
                 raise  # re-run one by one so only the bad request fails
+            if not isinstance(err, ServingError):  # a bug or a resource problem: answer 500, keep serving
+                log.exception("model call failed")
+                err = Internal(f"{type(err).__name__}: {redact_paths(str(err)[:300])}")
             first.future.set_exception(err)
-            return
-        except Exception as err:  # a bug or a resource problem: answer 500, keep serving
-            log.exception("model call failed")
-            for item in batch:
-                item.future.set_exception(Internal(f"{type(err).__name__}: {str(err)[:300]}"))
             return
         self.batches[len(batch)] += 1
         start = 0
@@ -146,5 +160,5 @@ class Batcher:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not None:
+            if item is not None and item.future.set_running_or_notify_cancel():
                 item.future.set_exception(Unavailable("server is shutting down"))

@@ -1,54 +1,35 @@
-"""Image dimensions read from file headers, to refuse decompression bombs before decoding.
+"""Decompression bombs in predict requests, refused from their headers before any decoding.
 
-A 100-byte PNG can claim 60000 x 60000 pixels; decoding it would allocate gigabytes. The
-server reads the size from the header (PNG, GIF, BMP, JPEG) and rejects images above a limit.
-Unknown formats pass through: the decoder rejects them with a 400 of its own.
+A 100-byte PNG can claim 60000 x 60000 pixels; decoding it would allocate gigabytes. Each
+encoded image's size is read by the parser training data uses (`fmkeras.data.image_header`):
+an image over `max_pixels`, an image of a decodable format whose size cannot be read, or a
+request whose images add up to more than `max_request_pixels` is refused. Bytes of no image
+format the decoder accepts pass through: the decoder rejects them with a 400 of its own.
 """
 from __future__ import annotations
 
-import struct
+from fmkeras.data.image_header import UnreadableHeader, header_info
 
 
-def _jpeg_size(data: bytes):
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
-            i += 2
-            continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return height, width
-        i += 2 + length
-    return None
-
-
-def image_size(data: bytes):
-    """(height, width) claimed by an encoded image's header, or None if unknown/unreadable."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return height, width
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        width, height = struct.unpack("<HH", data[6:10])
-        return height, width
-    if data[:2] == b"BM" and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return abs(height), abs(width)
-    if data[:3] == b"\xff\xd8\xff":
-        return _jpeg_size(data)
-    return None
-
-
-def check_image_sizes(images, max_pixels: int, name: str):
-    """Raises ValueError naming the first image whose header claims more than `max_pixels`."""
+def check_image_sizes(images, max_pixels: int, name: str, max_request_pixels: int = None) -> int:
+    """Raises ValueError naming the first image over `max_pixels` (or unreadable), or when all images
+    together exceed `max_request_pixels`; returns the total pixels declared."""
+    total = 0
     for index, data in enumerate(images.ravel() if hasattr(images, "ravel") else images):
-        size = image_size(data) if isinstance(data, bytes) else None
-        if size is not None and size[0] * size[1] > max_pixels:
-            raise ValueError(f"input '{name}' image {index} is {size[0]}x{size[1]} pixels; the limit is "
-                             f"{max_pixels} pixels")
+        if not isinstance(data, bytes):
+            continue
+        try:
+            info = header_info(data)
+        except UnreadableHeader as err:
+            raise ValueError(f"input '{name}' image {index}: {err}; refused before decoding") from None
+        if info is None:
+            continue
+        if info.pixels > max_pixels:
+            raise ValueError(f"input '{name}' image {index} is {info.height}x{info.width} pixels"
+                             f"{'' if info.pixels == info.width * info.height else f' ({info.pixels} over its frames)'}"
+                             f"; the limit is {max_pixels} pixels")
+        total += info.pixels
+        if max_request_pixels is not None and total > max_request_pixels:
+            raise ValueError(f"input '{name}': images 0..{index} add up to {total} pixels; the limit per request "
+                             f"is {max_request_pixels} pixels (serve.max_request_pixels)")
+    return total

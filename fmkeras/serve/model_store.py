@@ -18,7 +18,7 @@ import threading
 
 from fmkeras.export.versions import list_versions
 from fmkeras.serve.servable import ServedVersion, is_complete
-from fmkeras.serve.status import NotFound
+from fmkeras.serve.status import NotFound, redact_paths
 
 log = logging.getLogger("fmkeras.serve")
 
@@ -45,6 +45,7 @@ class ModelStore:
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
+        self.watch_errors = 0  # refreshes that raised, for the status of the watcher in tests/reports
 
     def wanted(self) -> list:
         """Versions the policy wants among the complete ones on disk."""
@@ -82,7 +83,9 @@ class ModelStore:
             served = ServedVersion(self.name, version, path)
         except Exception as err:  # a broken export must not stop the server; it is reported in the status
             self._failed[version] = _dir_stamp(path)
-            self._states[version] = ("END", f"failed to load {path}: {type(err).__name__}: {err}")
+            # The status endpoint is public: name the version, not where it lives on disk.
+            self._states[version] = ("END", f"failed to load version {version}: {type(err).__name__}: "
+                                            f"{redact_paths(str(err))}")
             log.error("could not load %s: %s", path, err)
             return None
         self._failed.pop(version, None)
@@ -130,6 +133,10 @@ class ModelStore:
                 self.refresh()
             except OSError as err:  # base path briefly unreadable (e.g. being moved): try again next poll
                 log.warning("could not scan %s: %s", self.base_path, err)
+            except Exception:  # noqa: BLE001 - a watcher that dies would freeze the served versions for good
+                self.watch_errors += 1
+                log.exception("version watcher: refresh of %s failed; retrying in %s s", self.base_path,
+                              self.poll_seconds)
 
     def stop(self):
         self._stop.set()

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from fmkeras.export.saved_model import METADATA_FILE
-from fmkeras.serve.status import InvalidArgument
+from fmkeras.serve.status import InvalidArgument, redact_paths
 
 
 def is_complete(version_dir: str) -> bool:
@@ -87,5 +87,5 @@ class ServedVersion:
             with self._lock:
                 outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
-            raise InvalidArgument(tf_error_text(err)) from None
+            raise InvalidArgument(redact_paths(tf_error_text(err))) from None
         return {k: np.asarray(v) for k, v in outputs.items()}

@@ -10,6 +10,13 @@ bodies are inflated up to the same cap. A request must arrive whole within
 `read_timeout_seconds` (a watchdog closes slow senders with a 408); at most `max_inflight`
 predictions run at once (more get a fast 429). `drain()` is the graceful stop used on SIGTERM.
 
+Security model (docs/serving-security.md): only Host names on `allowed_hosts` (loopback by
+default) and no foreign browser Origin are served, so a web page or DNS rebinding cannot drive
+a local server; predict takes `application/json` only; an optional bearer token
+(`auth_token_file`) is compared in constant time. Idle connections are closed after
+`idle_timeout_seconds`, and closed first when connections run out, so idle sockets cannot
+lock clients out; one client address holds at most `max_connections_per_client`.
+
 Example:
     server = ModelServer(ServeConfig(model_base_path="saved_models/fashion", port=8501))
     server.serve_forever()
@@ -26,7 +33,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fmkeras.config import ServeConfig
+from fmkeras.serve.access import AccessPolicy, check_content_type
 from fmkeras.serve.batcher import Batcher
+from fmkeras.serve.connections import ConnectionLimits, client_of
 from fmkeras.serve.image_header import check_image_sizes
 from fmkeras.serve.model_store import ModelStore
 from fmkeras.serve.read_deadline import ReadDeadlines
@@ -50,7 +59,8 @@ class ModelServer(ThreadingHTTPServer):
         self.store = store or ModelStore(cfg.model_base_path, cfg.model_name, cfg.versions, cfg.version_labels,
                                          cfg.poll_seconds).start()
         self.batcher = Batcher(cfg.batch_max_size, cfg.batch_timeout_ms, cfg.max_queue, cfg.request_timeout_seconds)
-        self._slots = threading.BoundedSemaphore(cfg.max_connections)
+        self.connections = ConnectionLimits(cfg.max_connections, cfg.max_connections_per_client)
+        self.access = AccessPolicy(cfg)
         self._predicting = threading.BoundedSemaphore(cfg.max_inflight)
         self._active, self._draining = 0, False  # requests being handled; set by drain()
         self._active_changed = threading.Condition()
@@ -58,9 +68,11 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__((cfg.host, cfg.port), RequestHandler)
 
     def process_request(self, request, client_address):
-        """One thread per connection, at most `max_connections`; the rest get a 503 and are closed."""
-        if not self._slots.acquire(blocking=False):
-            body = json.dumps({"error": f"too many connections (limit {self.cfg.max_connections})"}).encode()
+        """One thread per connection within the connection limits (connections.py); else a 503 and close."""
+        client = client_of(client_address)
+        refusal = self.connections.admit(client)
+        if refusal is not None:
+            body = json.dumps({"error": refusal}).encode()
             try:
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
@@ -68,13 +80,21 @@ class ModelServer(ThreadingHTTPServer):
                 pass  # the client is gone already
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release(client)
+            raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.connections.release(client_of(client_address))
+
+    @property
+    def evicted_idle(self) -> int:
+        return self.connections.evicted_idle
 
     @property
     def url(self) -> str:
@@ -167,13 +187,15 @@ class ModelServer(ThreadingHTTPServer):
     def _predict(self, match, body: bytes) -> dict:
         served = self._servable(match, match.group("name"))
         request = load_json(body, self.cfg.max_json_depth, self.cfg.max_json_containers)
-        signature, inputs, fmt = parse_predict(request, served.input_specs)
-        for name, array in inputs.items():
-            if array.dtype == object:
-                try:
-                    check_image_sizes(array, self.cfg.max_image_pixels, name)
-                except ValueError as err:
-                    raise InvalidArgument(str(err)) from None
+        signature, inputs, fmt = parse_predict(request, served.input_specs, self.cfg.max_batch_instances)
+        if served.metadata.get("modality") != "text":  # text inputs are not images, whatever their first bytes
+            budget = self.cfg.max_request_pixels
+            for name, array in inputs.items():
+                if array.dtype == object:
+                    try:
+                        budget -= check_image_sizes(array, self.cfg.max_image_pixels, name, budget)
+                    except ValueError as err:
+                        raise InvalidArgument(str(err)) from None
         count = len(next(iter(inputs.values())))
         if count > self.cfg.max_batch_instances:
             raise InvalidArgument(f"{count} instances exceed the limit of {self.cfg.max_batch_instances} per request")
@@ -185,13 +207,38 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fmkeras-serve"
     timed_out = False  # set by the server's read watchdog
+    idle_since = None  # monotonic time the connection started waiting for a request; None while busy
+    evicted = False    # closed by the server to make room for another connection
 
     def setup(self):
         self.timeout = self.server.cfg.read_timeout_seconds  # per recv; the watchdog bounds the whole request
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.register(self, client_of(self.client_address))
+
+    def finish(self):
+        self.server.connections.unregister(self)
+        super().finish()
+
+    def _await_request(self) -> bool:
+        """Waits up to `idle_timeout_seconds` for the first byte of a request; False if none came."""
+        self.server.connections.set_idle(self, True)
+        try:
+            self.connection.settimeout(self.server.cfg.idle_timeout_seconds)
+            return bool(self.rfile.peek(1)) and not self.evicted
+        except (OSError, ValueError):  # timeout, reset, or closed to make room
+            return False
+        finally:
+            self.server.connections.set_idle(self, False)
+            try:
+                self.connection.settimeout(self.timeout)
+            except OSError:
+                pass
 
     def handle_one_request(self):
+        if not self._await_request():
+            self.close_connection = True  # idle: close quietly, as HTTP servers do with idle keep-alives
+            return
         self.server.read_deadlines.start(self)
         try:
             super().handle_one_request()
@@ -231,6 +278,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, unknown method) as JSON too."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # refused before its version was read (e.g. "HTTP/1.\xb2"):
+            self.request_version = self.protocol_version  # answer with a status line, not a bare body
         if code == 501 and self.command and not hasattr(type(self), "do_" + self.command):
             code, message = 405, f"Unsupported method: {self.command}"
         self.send_json(int(code), {"error": message or explain or "bad request"})
@@ -243,7 +292,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if self.command == "POST":
                 raise LengthRequired("a POST needs a Content-Length header")
             return b""
-        if not length.strip().isdigit():
+        if not (length.strip().isascii() and length.strip().isdigit()):  # int() would read "١٢" as 12
             raise InvalidArgument(f"bad Content-Length: {length[:40]!r}")
         length = int(length)
         if length > self.server.cfg.max_body_bytes:
@@ -267,6 +316,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _respond(self, method: str):
         try:
             try:
+                self.server.access.check(self.headers)
                 body = self._read_body()
             except ServingError:
                 self.close_connection = True  # the unread body would be parsed as the next request
@@ -285,6 +335,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                     raise MethodNotAllowed(f"{suffix[1:]} needs POST, got {method}", allow="POST")
                 if suffix != ":predict":
                     raise Unimplemented(f"{suffix[1:]} is not implemented; this server implements :predict")
+                check_content_type(self.headers)
                 payload = self.server.predict(match, body)
             else:
                 if method != "GET":
@@ -292,7 +343,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                 payload = self.server.metadata(match) if suffix == "/metadata" else self.server.status(match)
             self.send_json(200, payload)
         except ServingError as err:
-            self.send_json(err.http_code, {"error": err.message}, {"Allow": err.allow} if err.allow else None)
+            headers = {"Allow": err.allow} if err.allow else {}
+            if err.http_code == 401:
+                headers["WWW-Authenticate"] = "Bearer"
+            self.send_json(err.http_code, {"error": err.message}, headers)
         except Exception as err:  # a bug must answer 500, not kill the connection thread silently
             log.exception("unhandled error for %s %s", method, self.path)
             self.close_connection = True

@@ -5,10 +5,15 @@ http_server.cc, ToHTTPStatusCode); the body is always `{"error": "<message>"}`.
 """
 from __future__ import annotations
 
+import re
+
+# An absolute POSIX path (two components or more), as it appears in OS and TF error messages.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/:]+/)+[^\s'\":,;)]*")
+
 # Canonical status -> HTTP code, as TF Serving's REST API maps them.
 HTTP_CODES = {
     "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-    "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "LENGTH_REQUIRED": 411, "PAYLOAD_TOO_LARGE": 413,
+    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "LENGTH_REQUIRED": 411, "PAYLOAD_TOO_LARGE": 413,
     "RESOURCE_EXHAUSTED": 429, "INTERNAL": 500, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
     # HTTP-level refusals TF Serving has no canonical status for (it neither times out slow clients
@@ -48,3 +53,10 @@ Unavailable = _error("UNAVAILABLE")
 DeadlineExceeded = _error("DEADLINE_EXCEEDED")
 RequestTimeout = _error("REQUEST_TIMEOUT")
 UnsupportedMediaType = _error("UNSUPPORTED_MEDIA_TYPE")
+Unauthenticated = _error("UNAUTHENTICATED")
+PermissionDenied = _error("PERMISSION_DENIED")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with absolute file paths replaced by `<path>`: error bodies must not map the server's disk."""
+    return _ABSOLUTE_PATH.sub("<path>", text)

@@ -27,6 +27,7 @@ import struct
 
 import numpy as np
 
+from fmkeras.atomic_files import fsync_dir
 from fmkeras.errors import DataError
 
 log = logging.getLogger("fmkeras")
@@ -48,18 +49,6 @@ class LoadedCheckpoint:
     meta: dict
     path: str
     rejected: list  # [(path, reason)] newer files that failed verification
-
-
-def fsync_dir(path: str):
-    """Makes a rename inside `path` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: str, data: bytes):

@@ -2,7 +2,9 @@
 
 `keras.saving.load_model(safe_mode=True)` alone has had bypasses (CVE-2025-1550: arbitrary
 module imports from config.json; CVE-2025-8747/9905: unsafe-deserialization gadgets, Lambda
-layers in legacy .h5). Before calling it, fmkeras checks:
+layers in legacy .h5; CVE-2025-12058: a lookup layer's `vocabulary` read from any path or URL at
+load time). fmkeras needs Keras >= 3.12 (the release with all of those fixes; setup.cfg's floor is
+also checked at run time) and, before calling it, checks:
 - the archive: member names (no absolute paths, `..` or unexpected files), member count,
   sizes and compression ratios (zip bombs);
 - every serialized object in config.json (or an .h5's `model_config`): its module must be on an
@@ -19,13 +21,16 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import zipfile
 
 import keras
 
 from fmkeras.errors import DataError
 
-KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", "model.weights.npz")
+KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
+MIN_KERAS = (3, 12)  # CVE-2025-1550 (3.9), -8747 and -9906 (3.11), -12058 (3.12)
+PATH_KEYS = ("vocabulary", "idf_weights")  # a string here is a file Keras reads while loading
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 8 << 30       # uncompressed size of all members
 MAX_CONFIG_BYTES = 64 << 20
@@ -37,7 +42,8 @@ ALLOWED_MODULES = frozenset({
     "keras.models", "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model",
 })
 FUNCTION_MODULES = frozenset({"keras.activations", "keras.losses", "keras.metrics"})
-REFUSED_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__", "__python_function__"})
+REFUSED_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__", "__python_function__",
+                             "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
 INTERNAL_CLASSES = frozenset({"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__typespec__",
                               "__slice__", "__ellipsis__", "__tuple__"})
 
@@ -52,7 +58,16 @@ def _check_entry(entry: dict, where: str, path: str):
     if not isinstance(name, str) or (module is not None and not isinstance(module, str)):
         raise UnsafeModelError(f"{path}: malformed object at {where}")
     if name in REFUSED_CLASSES:
-        raise UnsafeModelError(f"{path}: refused {name} at {where} (it runs arbitrary Python code when loaded)")
+        raise UnsafeModelError(f"{path}: refused {name} at {where} (it runs code or loads files outside the "
+                               f"archive when loaded)")
+    config = entry.get("config")
+    if isinstance(config, dict):
+        for key in PATH_KEYS:
+            if isinstance(config.get(key), str):
+                raise UnsafeModelError(f"{path}: refused {name} at {where}: its {key} is the path "
+                                       f"{config[key][:200]!r}, a file read outside the archive when loaded")
+    if registered is not None and not isinstance(registered, str):
+        raise UnsafeModelError(f"{path}: malformed registered_name at {where}")
     if name == "function":
         target = entry.get("config")
         if module == "builtins" and isinstance(target, str) and target.startswith("fmkeras>") \
@@ -63,6 +78,8 @@ def _check_entry(entry: dict, where: str, path: str):
             raise UnsafeModelError(f"{path}: refused function reference {module}.{target} at {where}")
         return
     if module is None:
+        if registered not in (None, name):
+            raise UnsafeModelError(f"{path}: refused registered_name {registered!r} for {name} at {where}")
         if name not in INTERNAL_CLASSES and name != "Functional" and not hasattr(keras.layers, name) \
                 and not hasattr(keras.models, name):
             raise UnsafeModelError(f"{path}: refused unknown class {name!r} at {where}")
@@ -74,6 +91,9 @@ def _check_entry(entry: dict, where: str, path: str):
         return
     if module not in ALLOWED_MODULES:
         raise UnsafeModelError(f"{path}: refused import of module {module!r} (class {name!r}) at {where}")
+    if registered not in (None, name):
+        raise UnsafeModelError(f"{path}: refused registered_name {registered!r} for {module}.{name} at {where} "
+                               f"(Keras would load that registered object instead)")
 
 
 def _module(name: str):
@@ -168,8 +188,19 @@ def inspect_model_file(path: str):
     raise UnsafeModelError(f"{path}: unsupported model file type (expected .keras or .h5)")
 
 
+def check_keras_version(version: str = None):
+    """Raises UnsafeModelError when the installed Keras predates the 2025 safe_mode fixes."""
+    version = version or keras.__version__
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if parts < MIN_KERAS:
+        raise UnsafeModelError(f"Keras {version} has known safe_mode bypasses (CVE-2025-1550, -8747, -9906, "
+                               f"-12058); model files are loaded only with Keras >= "
+                               f"{'.'.join(map(str, MIN_KERAS))}: pip install -U keras")
+
+
 def load_keras_model(path: str, compile: bool = True) -> keras.Model:
     """Inspects `path`, then loads it with Keras safe mode on (never a path from a request)."""
+    check_keras_version()
     inspect_model_file(path)
     if not path.endswith(".keras"):
         raise UnsafeModelError(f"{path}: only .keras model files are loaded as models")

@@ -19,6 +19,7 @@ import logging
 import os
 import urllib.parse
 
+from fmkeras.atomic_files import write_bytes
 from fmkeras.errors import WeightsError
 
 log = logging.getLogger("fmkeras")
@@ -37,8 +38,7 @@ def file_digest(path: str, algorithm: str = "sha256") -> str:
 def write_sha256_sidecar(path: str) -> str:
     """Writes `<path>.sha256` ("<hex>  <name>", like sha256sum) and returns the digest."""
     digest = file_digest(path)
-    with open(path + SIDECAR, "w") as fh:
-        fh.write(f"{digest}  {os.path.basename(path)}\n")
+    write_bytes(path + SIDECAR, f"{digest}  {os.path.basename(path)}\n".encode())
     return digest
 
 

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from fmkeras.atomic_files import write_with
 from fmkeras.config import RunConfig, apply_overrides, to_dict
 from fmkeras.data import build_datasets
 from fmkeras.data.pipeline import train_val_indices
@@ -59,7 +60,7 @@ def retrain_best(cfg: RunConfig, source, run_dir: str, total_epochs: int = None)
     start = time.perf_counter()
     history = fit_stages(model, data, cfg, run_dir, total_epochs=total_epochs).history
     seconds = time.perf_counter() - start
-    model.save(os.path.join(run_dir, MODEL_FILE))
+    write_with(model.save, os.path.join(run_dir, MODEL_FILE))  # a crash never leaves half a model.keras
     write_sha256_sidecar(os.path.join(run_dir, MODEL_FILE))
     plot_history(history, os.path.join(run_dir, "plots", "training_curves.png"))
     test = (evaluate_predictions(lambda x: model(x, training=False), data.test, data.class_names,

@@ -159,3 +159,35 @@ def test_bomb_refused_from_header_even_without_the_decode_check(tmp_path):
     assert len(source.x_train) == 4
     assert source.skipped == ((str(root / "a" / "bomb.png"), "header declares 10000x10000 pixels, more than "
                                "data.max_image_pixels=50000000 (refused before decoding)"),)
+
+
+def test_symlinks_out_of_the_folder_are_refused_unless_followed(tmp_path):
+    root = write_png_folder(tmp_path / "imgs", classes=("a", "b"), per_class=2)
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "id_rsa.png").write_bytes((root / "a" / sorted(p.name for p in (root / "a").iterdir())[0]).read_bytes())
+    (root / "a" / "leak.png").symlink_to(secret / "id_rsa.png")
+    (root / "b" / "inside.png").symlink_to(root / "a" / sorted(p.name for p in (root / "a").iterdir())[0])
+    (root / "c").symlink_to(secret, target_is_directory=True)  # a whole class folder outside
+    source = load_source(DataConfig(source=f"folder:{root}"))
+    assert source.class_names == ("a", "b") and len(source.x_train) == 5  # the in-folder symlink is fine
+    refused = {path: reason for path, reason in source.skipped}
+    assert set(refused) == {str(root / "a" / "leak.png"), str(root / "c")}
+    assert all("symlink to outside the image folder" in reason for reason in refused.values())
+    with pytest.raises(DataError, match="leak.png .symlink to outside"):
+        load_source(DataConfig(source=f"folder:{root}", bad_files="strict"))
+    followed = load_source(DataConfig(source=f"folder:{root}", follow_symlinks=True))
+    assert followed.class_names == ("a", "b", "c") and len(followed.x_train) == 7
+
+
+def test_files_are_judged_by_content_not_extension(tmp_path):
+    root = write_png_folder(tmp_path / "imgs", classes=("a", "b"), per_class=2)
+    image = Image.fromarray(np.full((24, 20, 3), 90, np.uint8))
+    (root / "a" / "webp_named.png").write_bytes(_encode(image, "WEBP", lossless=True))
+    # A WebP bomb named .png: 16384 x 16384 declared in its VP8X header, refused from the header.
+    bomb = (b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00" + (16383).to_bytes(3, "little") * 2
+            + b"VP8L" + bytes(8))
+    (root / "b" / "bomb.png").write_bytes(bomb)
+    source = load_source(DataConfig(source=f"folder:{root}", max_image_pixels=1_000_000))
+    assert str(root / "a" / "webp_named.png") in list(source.x_train)
+    assert dict(source.skipped)[str(root / "b" / "bomb.png")].startswith("header declares 16384x16384 pixels")

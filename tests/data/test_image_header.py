@@ -3,9 +3,10 @@ import io
 import struct
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from fmkeras.data.image_header import declared_size
+from fmkeras.data.image_header import UnreadableHeader, declared_size, header_info
 from reliability.corrupt_corpus import bomb_png
 
 
@@ -31,11 +32,13 @@ def test_sizes_of_every_supported_format(tmp_path):
     assert {name: declared_size(str(path)) for name, path in files.items()} == {name: (21, 13) for name in files}
 
 
-def test_unknown_or_cut_headers_are_left_to_the_decoder(tmp_path):
+def test_unknown_formats_are_left_to_the_decoder_and_cut_known_ones_refused(tmp_path):
     (tmp_path / "text.jpg").write_bytes(b"not an image at all")
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
-    assert [declared_size(str(tmp_path / n)) for n in ("text.jpg", "empty.png", "cut.jpg")] == [None] * 3
+    assert [declared_size(str(tmp_path / n)) for n in ("text.jpg", "empty.png")] == [None] * 2
+    with pytest.raises(UnreadableHeader, match="JPEG"):  # a JPEG whose size is unknown never reaches libjpeg
+        declared_size(str(tmp_path / "cut.jpg"))
 
 
 def test_bomb_sizes_come_from_the_header(tmp_path):
@@ -50,3 +53,36 @@ def test_bomb_sizes_come_from_the_header(tmp_path):
     jpeg = b"\xff\xd8\xff\xc0\x00\x11\x08" + struct.pack(">HH", 30000, 25000) + b"\x03" + b"\0" * 9 + b"\xff\xd9"
     (tmp_path / "bomb.jpg").write_bytes(jpeg)
     assert declared_size(str(tmp_path / "bomb.jpg")) == (25000, 30000)
+
+
+def test_webp_lossy_lossless_and_extended_sizes(tmp_path):
+    rgb = Image.fromarray(np.zeros((13, 21, 3), np.uint8))
+    rgba = Image.fromarray(np.zeros((13, 21, 4), np.uint8))
+    files = {"lossy": _write(tmp_path / "a.webp", rgb, "WEBP", lossless=False),
+             "lossless": _write(tmp_path / "b.webp", rgb, "WEBP", lossless=True),
+             "extended": _write(tmp_path / "c.webp", rgba, "WEBP", lossless=False, exif=Image.Exif().tobytes())}
+    assert (tmp_path / "c.webp").read_bytes()[12:16] == b"VP8X"
+    assert {name: declared_size(str(path)) for name, path in files.items()} == {name: (21, 13) for name in files}
+    vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00" + (16383).to_bytes(3, "little") * 2
+    assert header_info(vp8x).pixels == 16384 * 16384
+
+
+def test_jpeg_bytes_before_the_frame_header_are_skipped_like_libjpeg_does():
+    sof = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 30000, 25000) + b"\x03" + b"\0" * 9
+    jpeg = b"\xff\xd8\xff\xe0\x00\x04ab" + b"garbage libjpeg skips" + b"\xff\xff" + sof + b"\xff\xd9"
+    assert header_info(jpeg).pixels == 25000 * 30000
+
+
+def test_gif_frames_are_found_with_and_without_a_global_colour_table():
+    for packed, table in ((0x80, b"\0\0\0\xff\xff\xff"), (0x00, b"")):
+        gif = b"GIF89a" + struct.pack("<HHBBB", 1, 1, packed, 0, 0) + table
+        gif += b"!\xf9\x04\x00\x00\x00\x00\x00"  # a graphic control extension first
+        gif += b"," + struct.pack("<HHHHB", 0, 0, 2, 2, 0) + b"\x02\x02\x44\x01\x00"
+        gif += b"," + struct.pack("<HHHHB", 5, 7, 40000, 30000, 0) + b"\x02\x02\x44\x01\x00;"
+        info = header_info(gif)
+        assert (info.width, info.height) == (40005, 30007), packed
+
+
+def test_bmp_sizes_are_read_as_tf_reads_them():
+    bmp = b"BM" + b"\0" * 12 + struct.pack("<Iii", 12, 50000, -40000)
+    assert header_info(bmp).pixels == 50000 * 40000

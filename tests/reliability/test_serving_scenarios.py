@@ -2,7 +2,7 @@
 `fmkeras serve` subprocess on 127.0.0.1 with a free port."""
 import pytest
 
-from reliability import hot_swap, hostile_http, overload_soak, server_sigterm
+from reliability import hostile_clients, hot_swap, hostile_http, overload_soak, server_sigterm
 from reliability.__main__ import SCENARIOS, scoreboard
 
 
@@ -23,6 +23,20 @@ def test_hostile_requests_get_4xx_fast_and_server_stays_up(tmp_path):
     assert entry["slowloris"]["max_seconds_to_cut_off"] < hostile_http.READ_TIMEOUT + 2
     assert entry["rss_peak_mb"] - entry["rss_before_mb"] < entry["rss_limit_mb"]
     assert entry["server_alive_at_end"] and entry["5xx_count"] == 0 and not entry["server_log_has_traceback"]
+
+
+@pytest.mark.slow
+def test_hostile_clients_are_refused_fast_and_idle_sockets_lock_nobody_out(tmp_path):
+    entry = hostile_clients.run(str(tmp_path), **fast("hostile_clients"))
+    assert entry["ok"], entry["failures"]
+    attacks = entry["attacks"]
+    assert attacks["escaped_quotes_gzip"]["status"] == 400 and attacks["escaped_quotes_gzip"]["seconds"] < 5
+    assert all(attacks[name]["status"] == 400 for name in attacks if name.startswith("bomb_"))
+    assert attacks["foreign_origin"]["status"] == 403 and attacks["foreign_host_dns_rebinding"]["status"] == 403
+    assert attacks["non_ascii_content_length"]["status"] == 400 and attacks["non_ascii_http_version"]["status"] == 400
+    assert entry["idle_flood"]["normal_status"] == 200 and entry["idle_flood"]["idle_sockets"] > 16
+    assert entry["refused"] == len(attacks) and entry["5xx_count"] == 0 and entry["crashes"] == 0
+    assert entry["rss_peak_growth_mb"] < entry["rss_limit_mb"]
 
 
 @pytest.mark.slow

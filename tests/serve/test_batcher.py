@@ -102,3 +102,71 @@ def test_batch_waits_only_for_requests_in_flight():
     finally:
         batcher.stop()
     assert servable.calls == [1, 2]
+
+
+class _Gate:
+    """A servable whose first call blocks until released; records every input it ran."""
+
+    def __init__(self):
+        self.release, self.entered, self.ran = threading.Event(), threading.Event(), []
+
+    def run(self, signature, inputs):
+        self.entered.set()
+        self.release.wait(10)
+        self.ran.append(float(inputs["x"][0, 0]))
+        return {"y": inputs["x"]}
+
+
+def test_a_request_that_timed_out_is_dropped_not_run_later():
+    batcher = Batcher(max_size=1, timeout_ms=0, request_timeout=0.3)
+    gate = _Gate()
+    try:
+        first = threading.Thread(target=lambda: _swallow(batcher.predict, gate, "s", {"x": np.array([[1.0]])}))
+        first.start()
+        assert gate.entered.wait(5)
+        started = time.monotonic()
+        try:  # queued behind the blocked call: its caller gets a 504 after request_timeout
+            batcher.predict(gate, "s", {"x": np.array([[2.0]], np.float32)})
+            raise AssertionError("the queued request should have timed out")
+        except ServingError as err:
+            assert err.http_code == 504 and time.monotonic() - started < 2
+        gate.release.set()
+        first.join(5)
+        assert batcher.predict(gate, "s", {"x": np.array([[3.0]], np.float32)})["y"].tolist() == [[3.0]]
+        assert gate.ran == [1.0, 3.0] and batcher.dropped == 1  # 2.0 was never run for nobody
+    finally:
+        gate.release.set()
+        batcher.stop()
+
+
+def _swallow(fn, *args):
+    try:
+        fn(*args)
+    except ServingError:
+        pass
+
+
+class _DecodeCrash(FakeServable):
+    """Like TF's decoder on some corrupt images: not an InvalidArgument, any other exception."""
+
+    def run(self, signature, inputs):
+        if (inputs["x"] == 13).any():
+            self.calls.append(("crash", len(inputs["x"])))
+            raise RuntimeError("Unknown image file format. One of JPEG, PNG, GIF, BMP required.")
+        return super().run(signature, inputs)
+
+
+def test_one_undecodable_instance_fails_alone_whatever_the_error():
+    batcher = Batcher(max_size=8, timeout_ms=50)
+    servable = _DecodeCrash(delay=0.3)
+    try:
+        first = threading.Thread(target=lambda: batcher.predict(servable, "s", {"x": np.array([[1.0]], np.float32)}))
+        first.start()
+        time.sleep(0.1)  # the worker is inside the first call: the next four queue up and form one batch
+        results = _concurrently(batcher, servable, [2, 13, 4, 5])
+        first.join(10)
+        assert isinstance(results[1], ServingError) and results[1].http_code == 500
+        assert [results[i].tolist() for i in (0, 2, 3)] == [[[4.0]], [[8.0]], [[10.0]]]
+        assert ("crash", 4) in servable.calls  # they really shared a batch before the one-by-one re-run
+    finally:
+        batcher.stop()

@@ -95,6 +95,7 @@ class _SlowServable:
     def __init__(self, real):
         self.real, self.release, self.entered = real, threading.Event(), threading.Semaphore(0)
         self.version, self.input_specs, self.name = real.version, real.input_specs, real.name
+        self.metadata = real.metadata
 
     def run(self, signature, inputs):
         self.entered.release()
@@ -190,3 +191,110 @@ def test_a_version_copied_file_by_file_is_complete_only_when_every_byte_is_there
         with open(os.path.join(target, name), "ab") as fh:
             fh.write(data[-1:])
     assert is_complete(target)
+
+
+def _reply(port, data: bytes):
+    raw = _read_all(_raw(port, data))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body) if body else {}
+
+
+@pytest.fixture(scope="module")
+def guarded(base_path, tmp_path_factory):
+    token = tmp_path_factory.mktemp("token") / "token"
+    token.write_text("s3cret-token\n")
+    srv = make_server(base_path, auth_token_file=str(token), allowed_origins=("http://localhost:3000",))
+    yield srv
+    srv.close()
+
+
+def test_non_ascii_digits_in_content_length_or_version_are_400(server):
+    port = server.server_address[1]
+    body = "١٢".encode("utf-8")  # Arabic-Indic digits: str.isdigit() is True, int() would read 12
+    status, reply = _reply(port, b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                           + body + b"\r\n\r\n" + b"x" * 12)
+    assert status == 400 and "bad Content-Length" in reply["error"]
+    status, _ = _reply(port, b"GET /v1/models/fashion HTTP/1.\xb2\r\nHost: localhost\r\n\r\n")
+    assert status == 400
+
+
+@pytest.mark.parametrize("headers,code,message", [
+    ({"Host": "evil.example:8501"}, 403, "Host 'evil.example:8501' is not in serve.allowed_hosts"),
+    ({"Origin": "https://evil.example"}, 403, "requests from browser origin 'https://evil.example' are not allowed"),
+    ({"Content-Type": "text/plain"}, 415, "predict needs Content-Type: application/json, got 'text/plain'"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "needs Content-Type: application/json"),
+])
+def test_browser_reach_is_refused(server, headers, code, message):
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    conn.request("POST", PREDICT, PIXELS, headers=headers)
+    response = conn.getresponse()
+    assert (response.status, json.loads(response.read())["error"].count(message)) == (code, 1)
+    conn.close()
+
+
+def test_loopback_names_json_and_plain_clients_are_served(server):
+    for headers in ({"Host": "localhost:1"}, {"Host": "[::1]:8501"}, {"Content-Type": "application/json; charset=utf-8"},
+                    {}):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        conn.request("POST", PREDICT, PIXELS, headers=headers)
+        assert conn.getresponse().status == 200, headers
+        conn.close()
+
+
+def _call(srv, headers, method="POST", path=PREDICT):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
+    conn.request(method, path, PIXELS if method == "POST" else None, headers=headers)
+    response = conn.getresponse()
+    out = response.status, response.getheader("WWW-Authenticate"), response.read()
+    conn.close()
+    return out
+
+
+def test_bearer_token_is_required_and_compared_in_constant_time(guarded, monkeypatch):
+    import fmkeras.serve.access as access
+    compared = []
+    real = access.hmac.compare_digest
+    monkeypatch.setattr(access.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    assert _call(guarded, {})[:2] == (401, "Bearer")
+    assert _call(guarded, {"Authorization": "Bearer wrong"})[:2] == (401, "Bearer")
+    assert _call(guarded, {"Authorization": "Basic s3cret-token"})[0] == 401
+    assert _call(guarded, {"Authorization": "Bearer s3cret-token"})[0] == 200
+    assert _call(guarded, {"Authorization": "Bearer s3cret-token"}, "GET", "/v1/models/fashion")[0] == 200
+    assert (b"wrong", b"s3cret-token") in compared
+    # An allowed origin still needs the JSON content type (a form post from that page is refused).
+    assert _call(guarded, {"Authorization": "Bearer s3cret-token", "Origin": "http://localhost:3000"})[0] == 415
+    assert _call(guarded, {"Authorization": "Bearer s3cret-token", "Origin": "http://localhost:3000",
+                           "Content-Type": "application/json"})[0] == 200
+
+
+def test_binding_beyond_loopback_warns_that_there_is_no_authentication(tmp_path):
+    from fmkeras.serve.access import exposure_warning
+    assert exposure_warning(ServeConfig(host="127.0.0.1")) is None
+    assert exposure_warning(ServeConfig(host="::1")) is None
+    warning = exposure_warning(ServeConfig(host="0.0.0.0"))
+    assert "reachable from other machines" in warning and "NO authentication" in warning
+    assert "NO authentication" not in exposure_warning(ServeConfig(host="0.0.0.0", auth_token_file="t"))
+
+
+def test_a_request_over_its_pixel_budget_is_refused(base_path, fashion):
+    import base64
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("L", (100, 100)).save(out, "PNG")
+    image = {"b64": base64.b64encode(out.getvalue()).decode()}
+    srv = make_server(base_path, max_image_pixels=10_000, max_request_pixels=25_000)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=30)
+        conn.request("POST", PREDICT, json.dumps({"instances": [image] * 2}))
+        response = conn.getresponse()
+        assert (response.status, len(json.loads(response.read())["predictions"])) == (200, 2)  # 20,000 px: fine
+        conn.request("POST", PREDICT, json.dumps({"instances": [image] * 3}))
+        response = conn.getresponse()
+        assert response.status == 400
+        error = json.loads(response.read())["error"]
+        assert "images 0..2 add up to 30000 pixels; the limit per request is 25000" in error
+        conn.close()
+    finally:
+        srv.close()

@@ -1,6 +1,7 @@
 """fmkeras/serve/model_store.py: version policy, incomplete and broken versions."""
 import os
 import shutil
+import time
 
 import pytest
 
@@ -52,3 +53,45 @@ def test_broken_new_version_is_reported_and_old_one_kept(versions_dir):
     assert status["4"]["state"] == "END" and "failed to load" in status["4"]["status"]["error_message"]
     assert status["2"]["state"] == "AVAILABLE"
     assert store.refresh() == [2]  # unchanged broken files are not retried on every poll
+
+
+def test_status_of_a_broken_version_does_not_reveal_where_it_lives(versions_dir):
+    store = ModelStore(str(versions_dir))
+    store.refresh()
+    shutil.copytree(versions_dir / "2", versions_dir / "4")
+    index = versions_dir / "4" / "variables" / "variables.index"
+    index.write_bytes(b"not a table".ljust(index.stat().st_size, b"!"))
+    store.refresh()
+    message = {s["version"]: s for s in store.status()}["4"]["status"]["error_message"]
+    assert message.startswith("failed to load version 4:"), message
+    assert str(versions_dir) not in message and os.path.realpath(str(versions_dir)) not in message
+
+
+def test_the_version_watcher_survives_any_exception(versions_dir, caplog):
+    store = ModelStore(str(versions_dir), poll_seconds=0.05)
+    calls = []
+    real_refresh = store.refresh
+
+    def flaky():
+        calls.append(1)
+        if len(calls) in (2, 3):  # the first call is start()'s own load
+            raise RuntimeError("a bug in a refresh")  # not an OSError: the old watcher died here
+        return real_refresh()
+
+    store.refresh = flaky
+    store.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(calls) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(calls) >= 5 and store._thread.is_alive()
+        assert store.watch_errors == 2 and "a bug in a refresh" in caplog.text
+        assert store.get().version == 2  # the polls after the failures loaded the latest version
+    finally:
+        store.stop()
+
+
+def test_error_texts_lose_absolute_paths():
+    from fmkeras.serve.status import redact_paths
+    text = "Unable to open table file /srv/models/fashion/4/variables/variables.index: Data loss"
+    assert redact_paths(text) == "Unable to open table file <path>: Data loss"

@@ -2,6 +2,7 @@
 import base64
 import http.client
 import json
+import socket
 import time
 
 import numpy as np
@@ -64,7 +65,9 @@ def test_status_and_metadata_are_shaped_like_tf_serving(server):
     ("POST", "/v1/models/fashion/labels/beta:predict", {"instances": [1]}, 404, "Unrecognized servable version label"),
     ("POST", "/v1/models/fashion:predict", {"instances": [{"b64": "***"}]}, 400, "not valid base64"),
     ("POST", "/v1/models/fashion:predict", {"instances": [{"b64": base64.b64encode(b"GIF89 no").decode()}]}, 400,
-     "Invalid GIF data"),
+     "image 0: GIF without a logical screen descriptor; refused before decoding"),
+    ("POST", "/v1/models/fashion:predict", {"instances": [{"b64": base64.b64encode(
+        b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").decode()}]}, 400, "Invalid GIF data"),
     ("POST", "/v1/models/fashion:predict", {"signature_name": "x", "instances": [1]}, 400, "\"x\" not found"),
     ("POST", "/v1/models/fashion:predict", {"signature_name": "serve_pixels", "instances": [[[30]]]}, 400,
      "rank 4"),
@@ -113,17 +116,23 @@ def test_decompression_bomb_header_is_refused_before_decoding(server):
     assert status == 400 and "image 0 is 60000x60000 pixels; the limit is 16777216" in reply["error"]
 
 
-def test_connections_beyond_the_limit_get_503(base_path, fashion):
+def _busy(port: int) -> socket.socket:
+    """A connection in the middle of sending its headers (not idle: it cannot be closed to make room)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"GET /v1/models/fashion HTTP/1.1\r\n")
+    return sock
+
+
+def test_busy_connections_beyond_the_limit_get_503(base_path, fashion):
     from tests.serve.conftest import make_server
     srv = make_server(base_path, max_connections=2)
-    idle = [http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10) for _ in range(2)]
+    busy = [_busy(srv.server_address[1]) for _ in range(2)]
     try:
-        for conn in idle:
-            conn.connect()
+        time.sleep(0.3)  # both handlers have read their first bytes
         status, reply = call(srv, "GET", "/v1/models/fashion")
         assert status == 503 and "too many connections (limit 2)" in reply["error"]
-        for conn in idle:
-            conn.close()
+        for sock in busy:
+            sock.close()
         for _ in range(50):  # handler threads notice the closed sockets
             status, reply = call(srv, "GET", "/v1/models/fashion")
             if status == 200:
@@ -131,6 +140,45 @@ def test_connections_beyond_the_limit_get_503(base_path, fashion):
             time.sleep(0.1)
         assert status == 200
     finally:
-        for conn in idle:
-            conn.close()
+        for sock in busy:
+            sock.close()
+        srv.close()
+
+
+def test_max_connections_plus_one_idle_sockets_leave_a_normal_client_served(base_path, fashion):
+    from tests.serve.conftest import make_server
+    srv = make_server(base_path, max_connections=4, idle_timeout_seconds=30)  # eviction, not the timeout
+    idle = [socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=10) for _ in range(5)]
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        status, reply = call(srv, "GET", "/v1/models/fashion")
+        assert status == 200 and time.monotonic() - started < 3, (status, reply)
+        assert srv.evicted_idle >= 2  # the 5th idle socket and the client each made room
+        assert idle[0].recv(10) == b""  # the longest-idle one was closed
+    finally:
+        for sock in idle:
+            sock.close()
+        srv.close()
+
+
+def test_one_client_holds_at_most_its_share_and_idle_sockets_time_out(base_path, fashion):
+    from tests.serve.conftest import make_server
+    srv = make_server(base_path, max_connections=10, max_connections_per_client=2, idle_timeout_seconds=0.5)
+    busy = [_busy(srv.server_address[1]) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        status, reply = call(srv, "GET", "/v1/models/fashion")
+        assert status == 503 and "from one client (limit 2)" in reply["error"]
+        for sock in busy:
+            sock.close()
+        time.sleep(0.3)
+        idle = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=10)
+        started = time.monotonic()
+        assert idle.recv(10) == b""  # closed by the server after idle_timeout_seconds
+        assert 0.3 < time.monotonic() - started < 5
+        idle.close()
+    finally:
+        for sock in busy:
+            sock.close()
         srv.close()
