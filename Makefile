@@ -17,6 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 help:
 	@echo "make train [RECIPE=cnn_fashion] [EPOCHS=N] [ARGS='--set=train.batch_size=64']"
+	@echo "make train-photos [PHOTOS=DIR] | make predict-photos [PHOTOS=DIR]"
 	@echo "make test | make bench | make install | make clean"
 
 install: $(VENV)/.installed fashion-mnist
@@ -142,3 +143,20 @@ bench-low-label-ceiling: install
 	$(PY) benchmarks/low_label.py --ceiling $(ARGS) > benchmarks/results/low_label_ceiling.json.tmp
 	mv benchmarks/results/low_label_ceiling.json.tmp benchmarks/results/low_label_ceiling.json
 	cat benchmarks/results/low_label_ceiling.json
+
+# --- photos: an ImageNet-pretrained EfficientNet-Lite0 transferred to a folder of photos ---
+# PHOTOS: a folder with one sub-folder per class (or train/ and val/); default: the ants-vs-bees tutorial photos.
+PHOTOS ?= ../shared/data/hymenoptera
+.PHONY: train-photos predict-photos bench-photos bench-low-label-photos
+train-photos: install
+	$(FMKERAS) train --data=folder:$(PHOTOS) $(ARGS)
+
+predict-photos: install
+	$(FMKERAS) predict --model=preset:efficientnet_lite0 --top_k=5 $(ARGS) $(PHOTOS)
+
+bench-photos: install
+	$(PY) benchmarks/transfer_photos.py --data=$(PHOTOS) $(ARGS)
+
+bench-low-label-photos: install
+	$(PY) benchmarks/low_label.py --protocol photos --data=$(PHOTOS) \
+	  --plot=benchmarks/results/low_label_photos.png $(ARGS)

@@ -4,7 +4,7 @@
 model whose output is the mean of their class probabilities, so `model.keras`, the exported
 SavedModel and the server see a single classifier. Averaging members that differ only in their
 random initialization and batch order cancels much of their seed-to-seed variance (text_debian:
-single seeds 0.847-0.854 test accuracy; see README "Text classification").
+single seeds 0.847-0.854 test accuracy; see benchmarks/RESULTS.md).
 
 Example:
     model = average_classifiers([member_a, member_b, member_c])

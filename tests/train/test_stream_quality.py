@@ -2,7 +2,7 @@
 
 The two pipelines draw different, equally random data orders from the same seed, so single tiny
 runs differ by seed noise: the FGSM and ViT tests once saw a few points either way (measured
-sweeps in README, "Step-indexed stream vs epoch pipeline"). On a task small runs converge on
+sweeps in docs/reliability.md and benchmarks/RESULTS.md). On a task small runs converge on
 (sklearn digits) the noise is small, so equal quality is checkable: a stream that repeated
 batches, skipped examples, misaligned labels or reused augmentation seeds would fall behind here.
 """
