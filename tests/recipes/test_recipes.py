@@ -10,6 +10,8 @@ from fmkeras.recipes import list_recipes, load_recipe, recipe_path
 
 # Overrides that make each recipe tiny; the recipe's own optimizer, schedule, head and augmentation stay.
 TINY = {
+    "efficientnet_lite0_transfer": {"model.weights": "none", "model.input_size": "32,32", "data.image_size": None,
+                                    "finetune.epochs": 0},
     "resnet50v2_transfer": {"model.weights": "none", "model.input_size": "32,32"},
     "vgg16_transfer": {"model.weights": "none", "model.input_size": "32,32"},
     "resnet18_cifar10": {"model.backbone_options": "{small_input: true, widths: [4, 8, 8, 8]}"},
@@ -20,7 +22,7 @@ TINY = {
     "alexnet": {"model.input_size": "32,32", "model.backbone_options": "{filters: [8, 8, 8, 8, 8]}",
                 "model.head.dense_units": "[32, 32]"},
 }
-SLOW = {"resnet50v2_transfer", "vgg16_transfer"}
+SLOW = {"resnet50v2_transfer", "vgg16_transfer", "efficientnet_lite0_transfer"}
 
 
 def _tiny(name, tmp_path, source, **extra):
@@ -46,6 +48,10 @@ def test_recipes_mirror_the_reference_examples():
     for name in ("lenet", "alexnet"):
         t = load_recipe(name).train
         assert (t.optimizer, t.learning_rate, t.momentum) == ("sgd", 1e-3, 0.9), name
+    photos = load_recipe("efficientnet_lite0_transfer")
+    assert (photos.model.backbone, photos.model.weights, photos.data.center_crop, photos.finetune.freeze_backbone,
+            photos.finetune.freeze_batchnorm, photos.finetune.unfreeze_blocks) == (
+        "efficientnet_lite0", "imagenet", 0.875, True, True, 4)
     binary = load_recipe("cnn_binary")
     assert binary.model.head.binary and len(binary.data.classes) == 2
     for name in list_recipes():
