@@ -18,6 +18,7 @@ Run: python benchmarks/time_to_accuracy.py [--set train.epochs=4 ...] [--only re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -128,12 +129,13 @@ def main(argv=None) -> int:
     source = load_source(DataConfig())
     result = {"benchmark": "time_to_accuracy", "cpu_count": os.cpu_count(),
               "load_average_before": [round(v, 2) for v in os.getloadavg()]}
-    if args.only in ("both", "reference"):
-        keras.utils.set_random_seed(1337)
-        result["reference"] = reference_convnet(source, args.reference_epochs)
-    if args.only in ("both", "recipe"):
-        with tempfile.TemporaryDirectory() as run_root:
-            result["recipe"] = recipe_run(overrides, run_root)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines go to stderr; stdout is the JSON only
+        if args.only in ("both", "reference"):
+            keras.utils.set_random_seed(1337)
+            result["reference"] = reference_convnet(source, args.reference_epochs)
+        if args.only in ("both", "recipe"):
+            with tempfile.TemporaryDirectory() as run_root:
+                result["recipe"] = recipe_run(overrides, run_root)
     result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     peak = matmul_peak_flops()
     result["matmul_peak_flops_per_second"] = round(peak)
