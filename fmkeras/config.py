@@ -171,6 +171,21 @@ class TrainConfig:
     # continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
     backup_every_steps: int = 0
     keep_checkpoints: int = 2
+    # schedule=one_cycle (fmkeras.train.schedules.OneCycle): LR from learning_rate/one_cycle_div up to
+    # learning_rate over warmup_steps (0: one_cycle_pct_start of the steps), then down to
+    # learning_rate/(div*final_div); the momentum (SGD momentum, Adam beta_1) goes the other way between
+    # one_cycle_momentum = (at the ends, at the peak); empty = no momentum cycling.
+    one_cycle_div: float = 25.0
+    one_cycle_final_div: float = 1e4
+    one_cycle_pct_start: float = 0.25
+    one_cycle_momentum: tuple = (0.95, 0.85)
+    # Gradient clipping (Keras optimizer clipnorm/clipvalue; 0 = off), gradient accumulation (the optimizer's
+    # gradient_accumulation_steps: weights move every N batches with the averaged gradient) and the Keras
+    # mixed-precision policy (float32 | mixed_float16 | mixed_bfloat16; loss and softmax stay float32).
+    clipnorm: float = 0.0
+    clipvalue: float = 0.0
+    accumulate_steps: int = 1
+    precision: str = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,7 +382,8 @@ CHOICES = {
     "data.augment.interpolation": ("bilinear", "nearest"),
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
-    "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+    "train.schedule": ("constant", "cosine", "linear", "inverse_time", "one_cycle"),
+    "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "distribute.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
@@ -594,6 +610,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("train.keep_checkpoints", t.keep_checkpoints, 2)
     _check_choice("train.optimizer", t.optimizer)
     _check_choice("train.schedule", t.schedule)
+    _validate_fast_training(cfg)
     f = cfg.finetune
     for name in ("epochs", "unfreeze_layers", "unfreeze_blocks"):
         _check_range(f"finetune.{name}", getattr(f, name), 0)
@@ -661,6 +678,37 @@ def validate(cfg: RunConfig) -> RunConfig:
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg
+
+
+def _validate_fast_training(cfg: RunConfig):
+    """one_cycle, clipping, accumulation and precision settings (fmkeras.train.schedules/optimizers)."""
+    t = cfg.train
+    _check_range("train.one_cycle_div", t.one_cycle_div, 1.0)
+    _check_range("train.one_cycle_final_div", t.one_cycle_final_div, 1.0)
+    _check_range("train.one_cycle_pct_start", t.one_cycle_pct_start, 0.0, 1.0, low_open=True)
+    if t.one_cycle_momentum and (len(t.one_cycle_momentum) != 2 or not all(
+            isinstance(v, (int, float)) and 0.0 <= v < 1.0 for v in t.one_cycle_momentum)):
+        raise ConfigError("`train.one_cycle_momentum` must be two numbers in [0, 1) (at the ends, at the peak LR) "
+                          f"or empty. Received: train.one_cycle_momentum={t.one_cycle_momentum!r}")
+    if t.schedule == "one_cycle" and t.one_cycle_momentum and cfg.finetune.lr_decay_per_block < 1.0:
+        raise ConfigError("`train.schedule=one_cycle` with momentum cycling cannot be combined with "
+                          "`finetune.lr_decay_per_block` < 1 yet; set train.one_cycle_momentum=[] or "
+                          f"lr_decay_per_block=1. Received: finetune.lr_decay_per_block={cfg.finetune.lr_decay_per_block}")
+    _check_range("train.clipnorm", t.clipnorm, 0.0)
+    _check_range("train.clipvalue", t.clipvalue, 0.0)
+    if t.clipnorm and t.clipvalue:
+        raise ConfigError(f"set `train.clipnorm` or `train.clipvalue`, not both. Received: "
+                          f"train.clipnorm={t.clipnorm}, train.clipvalue={t.clipvalue}")
+    _check_range("train.accumulate_steps", t.accumulate_steps, 1, 1024)
+    _check_choice("train.precision", t.precision)
+    if t.precision == "mixed_float16" and t.adversarial != "none":
+        # Adversarial training's own train step does not scale the loss, which float16 gradients need.
+        raise ConfigError(f"`train.precision=mixed_float16` cannot be combined with adversarial training; use "
+                          f"mixed_bfloat16. Received: train.adversarial={t.adversarial!r}")
+    if t.precision != "float32" and cfg.data.source.startswith(TEXT_SOURCE_PREFIX):
+        # Text classifiers' heads are not pinned to float32: their softmax would run in the mixed dtype.
+        raise ConfigError(f"`train.precision` must be float32 for text sources. Received: "
+                          f"train.precision={t.precision!r}, data.source={cfg.data.source!r}")
 
 
 def validate_serve(s: ServeConfig) -> ServeConfig:

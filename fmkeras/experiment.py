@@ -26,7 +26,7 @@ from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
 from fmkeras.data.text import is_text_source
 from fmkeras.export import export_saved_model, export_text_saved_model
 from fmkeras.train import seed_everything
-from fmkeras.train.distributed_loop import fit_distributed
+from fmkeras.train.distributed_loop import check_distributed_settings, fit_distributed
 from fmkeras.train.strategy import (build_strategy, is_chief, needs_custom_loop, scale_for_replicas, shard_dataset,
                                     strategy_name, task_label)
 from fmkeras.transfer import build_classifier, fit_stages, trainable_parameter_count
@@ -70,6 +70,8 @@ def run_training(cfg: RunConfig) -> dict:
         return run_text_training(cfg)
     seed_everything(cfg.train)
     strategy = build_strategy(cfg.distribute)
+    if needs_custom_loop(strategy):
+        check_distributed_settings(cfg.train)
     given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)

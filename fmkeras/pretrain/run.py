@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from fmkeras.config import AugmentConfig, RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
+from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.experiment import make_run_dir
 from fmkeras.pretrain.backbone_file import backbone_info, save_backbone
@@ -95,6 +96,10 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
 
 def run_pretraining(cfg: RunConfig, callbacks=()) -> dict:
     """Pretrains `cfg.model`'s backbone by `cfg.pretrain.method`; saves it and returns the report."""
+    if cfg.pretrain.method == "simclr" and cfg.train.precision != "float32":
+        # The projection head and NT-Xent loss would run in the mixed compute dtype, not float32.
+        raise ConfigError(f"`train.precision` must be float32 for pretrain.method=simclr. "
+                          f"Received: train.precision={cfg.train.precision!r}")
     seed_everything(cfg.train)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))

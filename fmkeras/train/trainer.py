@@ -40,10 +40,22 @@ class TrainResult:
 
 
 def seed_everything(cfg: TrainConfig):
-    """Seeds Python, NumPy and TF; turns on op determinism when asked (slower, bit-reproducible)."""
+    """Prepares the process for a run: seeds Python, NumPy and TF, turns on op determinism when asked
+    (slower, bit-reproducible) and sets the Keras dtype policy of `train.precision` for the models built
+    next (every entry point calls this before building one)."""
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
+    set_precision(cfg.precision)
+
+
+def set_precision(policy: str):
+    """Keras' global dtype policy: float32, mixed_float16 or mixed_bfloat16 (variables stay float32).
+
+    Classifier heads are built with dtype="float32" (fmkeras.transfer.heads), so the softmax and the
+    loss stay float32; with mixed_float16 `model.compile` wraps the optimizer in a LossScaleOptimizer.
+    """
+    keras.config.set_dtype_policy(policy)
 
 
 def steps_per_epoch(cfg: TrainConfig, num_train: int) -> int:

@@ -1,0 +1,32 @@
+"""fmkeras/config.py: the one-cycle, clipping, accumulation and precision fields are validated by name."""
+import pytest
+
+from fmkeras.config import RunConfig, apply_overrides
+from fmkeras.errors import ConfigError
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"train.schedule": "one_cycles"}, "`train.schedule` must be one of constant, cosine, linear, inverse_time, "
+                                       "one_cycle. Received: train.schedule='one_cycles'"),
+    ({"train.one_cycle_momentum": "[0.95, 1.2]"}, "`train.one_cycle_momentum` must be two numbers in [0, 1)"),
+    ({"train.one_cycle_div": 0.5}, "`train.one_cycle_div` must be >= 1.0. Received: train.one_cycle_div=0.5"),
+    ({"train.one_cycle_pct_start": 0}, "`train.one_cycle_pct_start` must be > 0.0 and <= 1.0"),
+    ({"train.schedule": "one_cycle", "finetune.lr_decay_per_block": 0.5}, "finetune.lr_decay_per_block` < 1"),
+    ({"train.clipnorm": -1}, "`train.clipnorm` must be >= 0.0. Received: train.clipnorm=-1.0"),
+    ({"train.clipnorm": 1, "train.clipvalue": 1}, "set `train.clipnorm` or `train.clipvalue`, not both"),
+    ({"train.accumulate_steps": 0}, "`train.accumulate_steps` must be >= 1 and <= 1024. "
+                                    "Received: train.accumulate_steps=0"),
+    ({"train.precision": "float16"}, "`train.precision` must be one of float32, mixed_float16, mixed_bfloat16. "
+                                     "Received: train.precision='float16'"),
+])
+def test_bad_values_are_refused_naming_field_value_and_allowed(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(RunConfig(), overrides)
+    assert message in str(err.value)
+
+
+def test_good_values_pass():
+    cfg = apply_overrides(RunConfig(), {"train.schedule": "one_cycle", "train.one_cycle_momentum": "[]",
+                                        "train.clipnorm": 1.0, "train.accumulate_steps": 4,
+                                        "train.precision": "mixed_bfloat16"})
+    assert cfg.train.one_cycle_momentum == () and cfg.train.accumulate_steps == 4
