@@ -69,6 +69,14 @@ class AugmentConfig:
     interpolation: str = "bilinear"
     mixup: float = 0.0
     cutmix: float = 0.0
+    # fmkeras.data.policy: none | randaugment (policy_ops distinct ops at policy_magnitude) | trivialaugment
+    # (one op at a magnitude uniform in [0, policy_magnitude]); geometric ops join the one resampling.
+    # erase_prob: random erasing of one rectangle (up to erase_max_area of the image) per image.
+    policy: str = "none"
+    policy_ops: int = 2
+    policy_magnitude: float = 0.5
+    erase_prob: float = 0.0
+    erase_max_area: float = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,6 +388,7 @@ CHOICES = {
     "data.bad_files": ("skip", "strict"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
     "data.augment.interpolation": ("bilinear", "nearest"),
+    "data.augment.policy": ("none", "randaugment", "trivialaugment"),
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time", "one_cycle"),
@@ -584,6 +593,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("data.augment.crop_area_min", a.crop_area_min, 0.0, 1.0)
     _check_range("data.augment.mixup", a.mixup, 0.0, 10.0)
     _check_range("data.augment.cutmix", a.cutmix, 0.0, 10.0)
+    _check_choice("data.augment.policy", a.policy)
+    _check_range("data.augment.policy_ops", a.policy_ops, 1, 5)
+    _check_range("data.augment.policy_magnitude", a.policy_magnitude, 0.0, 1.0)
+    _check_range("data.augment.erase_prob", a.erase_prob, 0.0, 1.0)
+    _check_range("data.augment.erase_max_area", a.erase_max_area, 0.02, 1.0)
     _check_choice("model.head.pooling", m.head.pooling)
     _check_range("model.head.dropout", m.head.dropout, 0.0, 0.95)
     if not all(isinstance(u, int) and u > 0 for u in m.head.dense_units):
