@@ -113,6 +113,9 @@ class DataConfig:
     label_noise: float = 0.0
     bad_files: str = "skip"
     max_image_pixels: int = 89_478_485
+    # Imbalanced training split (fmkeras.data.labels): none | weights (loss weight N / (K * count) per class,
+    # model.fit's class_weight) | sample (oversample every class to the largest one's count each epoch).
+    balance: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,6 +389,7 @@ class RunConfig:
 CHOICES = {
     "data.cache": ("memory", "none"),
     "data.bad_files": ("skip", "strict"),
+    "data.balance": ("none", "weights", "sample"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
     "data.augment.interpolation": ("bilinear", "nearest"),
     "data.augment.policy": ("none", "randaugment", "trivialaugment"),
@@ -584,6 +588,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("`data.bad_files=strict` needs `data.check_files=true` (the up-front check finds the bad "
                           "files). Received: data.check_files=False")
     _check_range("data.limit_train", d.limit_train, 1)
+    _check_choice("data.balance", d.balance)
+    if d.balance != "none" and d.source.startswith(TEXT_SOURCE_PREFIX):
+        raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: data.balance="
+                          f"{d.balance!r}, data.source={d.source!r}")
     _check_range("data.limit_test", d.limit_test, 1)
     _check_range("data.augment.rotation", a.rotation, 0.0, 180.0)
     for name in ("shift", "shear", "zoom", "brightness", "contrast"):

@@ -71,7 +71,7 @@ def run_training(cfg: RunConfig) -> dict:
     seed_everything(cfg.train)
     strategy = build_strategy(cfg.distribute)
     if needs_custom_loop(strategy):
-        check_distributed_settings(cfg.train)
+        check_distributed_settings(cfg.train, cfg.data.balance)
     given, cfg = cfg, scale_for_replicas(cfg, strategy.num_replicas_in_sync)  # global batch, scaled LRs
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)

@@ -30,3 +30,15 @@ def test_good_values_pass():
                                         "train.clipnorm": 1.0, "train.accumulate_steps": 4,
                                         "train.precision": "mixed_bfloat16"})
     assert cfg.train.one_cycle_momentum == () and cfg.train.accumulate_steps == 4
+
+
+def test_balance_choices_and_refusals():
+    from fmkeras.config import TrainConfig
+    from fmkeras.train.distributed_loop import check_distributed_settings
+    with pytest.raises(ConfigError, match="`data.balance` must be one of none, weights, sample"):
+        apply_overrides(RunConfig(), {"data.balance": "oversample"})
+    with pytest.raises(ConfigError, match="`data.balance` is not supported for text sources"):
+        apply_overrides(RunConfig(), {"data.balance": "weights", "data.source": "text:debian"})
+    with pytest.raises(ConfigError, match="`data.balance=weights` is not supported by the multi-worker loop"):
+        check_distributed_settings(TrainConfig(), "weights")
+    check_distributed_settings(TrainConfig(), "sample")

@@ -158,8 +158,11 @@ def _history_dict(epoch_logs: list) -> dict:
     return history
 
 
-def check_distributed_settings(cfg: TrainConfig):
+def check_distributed_settings(cfg: TrainConfig, balance: str = "none"):
     """Refuses settings this loop cannot honour, before anything is built or written."""
+    if balance == "weights":
+        raise ConfigError("`data.balance=weights` is not supported by the multi-worker loop; use data.balance="
+                          "sample. Received: data.balance='weights'")
     if cfg.precision == "mixed_float16":
         # The loop applies the gradients of the unscaled loss; float16 needs loss scaling (model.fit's job).
         raise ConfigError("`train.precision=mixed_float16` is not supported by the multi-worker loop; use "
@@ -174,7 +177,7 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
     `run_dir` is this task's own directory (callbacks, and a non-chief's throwaway backup, write there);
     `backup_dir` is the chief's backup, which every task restores from (a shared filesystem).
     """
-    check_distributed_settings(cfg)
+    check_distributed_settings(cfg, "weights" if getattr(data, "class_weight", None) else "none")
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
     with strategy.scope():

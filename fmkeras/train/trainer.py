@@ -96,9 +96,10 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
 
 
 def _fit_phases(model, stream, val, cfg: TrainConfig, position, epochs: int, steps: int, callbacks: list,
-                resume: StepCheckpoint = None):
+                resume: StepCheckpoint = None, class_weight: dict = None):
     """Runs model.fit from `position`: first the rest of a partly trained epoch, then whole epochs."""
-    common = dict(validation_data=val, callbacks=callbacks, verbose=cfg.verbose, shuffle=False)
+    common = dict(validation_data=val, callbacks=callbacks, verbose=cfg.verbose, shuffle=False,
+                  class_weight=class_weight)
     epoch = position.epoch
     if position.step and epoch < epochs:
         remaining = steps - position.step
@@ -171,7 +172,8 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
             train = train.repeat()
         fitted = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
                            else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
-                           shuffle=False, initial_epoch=initial_epoch)
+                           shuffle=False, initial_epoch=initial_epoch,
+                           class_weight=getattr(data, "class_weight", None))  # data.balance=weights
         history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
@@ -198,7 +200,8 @@ def _fit_resumable(model, data, cfg: TrainConfig, store: CheckpointStore, stream
     callback_list = [*callbacks.values(), *extra_callbacks, resume]  # StepCheckpoint must come last
     with stop_flag:
         if not position.complete:
-            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume)
+            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume,
+                        getattr(data, "class_weight", None))
     return resume
 
 
