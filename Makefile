@@ -146,3 +146,13 @@ bench-low-label-ceiling: install
 	$(PY) benchmarks/low_label.py --ceiling $(ARGS) > benchmarks/results/low_label_ceiling.json.tmp
 	mv benchmarks/results/low_label_ceiling.json.tmp benchmarks/results/low_label_ceiling.json
 	cat benchmarks/results/low_label_ceiling.json
+
+# --- fast training: time to accuracy against keras.io's Simple MNIST convnet, LR range test ---
+.PHONY: bench-time-to-accuracy lr-find
+bench-time-to-accuracy: install
+	mkdir -p benchmarks/results
+	$(PY) benchmarks/time_to_accuracy.py --out benchmarks/results/time_to_accuracy.json.tmp $(ARGS); status=$$?; \
+	  mv benchmarks/results/time_to_accuracy.json.tmp benchmarks/results/time_to_accuracy.json; exit $$status
+
+lr-find: install
+	$(FMKERAS) lr_find --recipe=$(RECIPE) $(ARGS)

@@ -258,6 +258,8 @@ class ExportConfig:
     enabled: bool = True
     base_dir: str = "saved_models"
     model_name: Optional[str] = None
+    # Also export a `serve_pixels_tta` signature averaging over test-time-augmentation views: flip | 2..10.
+    tta: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -723,6 +725,9 @@ def _validate_fast_training(cfg: RunConfig):
                           f"train.clipnorm={t.clipnorm}, train.clipvalue={t.clipvalue}")
     _check_range("train.accumulate_steps", t.accumulate_steps, 1, 1024)
     _check_choice("train.precision", t.precision)
+    tta = cfg.export.tta
+    if tta is not None and not (tta == "flip" or (tta.isdigit() and 2 <= int(tta) <= 10)):
+        raise ConfigError(f"`export.tta` must be flip or an integer 2..10. Received: export.tta={tta!r}")
     if t.precision == "mixed_float16" and t.adversarial != "none":
         # Adversarial training's own train step does not scale the loss, which float16 gradients need.
         raise ConfigError(f"`train.precision=mixed_float16` cannot be combined with adversarial training; use "

@@ -59,7 +59,8 @@ def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -
     if model.inputs[0].dtype == "string":
         version, path = export_text_saved_model(model, base, class_names, extra_metadata=metadata)
     else:
-        version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata)
+        version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata,
+                                           tta=cfg.export.tta)
     return {"model_name": name, "version": version, "path": path}
 
 

@@ -42,3 +42,10 @@ def test_balance_choices_and_refusals():
     with pytest.raises(ConfigError, match="`data.balance=weights` is not supported by the multi-worker loop"):
         check_distributed_settings(TrainConfig(), "weights")
     check_distributed_settings(TrainConfig(), "sample")
+
+
+def test_export_tta_values():
+    assert apply_overrides(RunConfig(), {"export.tta": "flip"}).export.tta == "flip"
+    assert apply_overrides(RunConfig(), {"export.tta": 4}).export.tta == "4"
+    with pytest.raises(ConfigError, match="`export.tta` must be flip or an integer 2..10. Received: export.tta='11'"):
+        apply_overrides(RunConfig(), {"export.tta": 11})
