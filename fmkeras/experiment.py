@@ -101,7 +101,8 @@ def run_training(cfg: RunConfig) -> dict:
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
     test = evaluate_predictions(lambda x: model(x, training=False), test_set, data.class_names,
-                                os.path.join(run_dir, "plots"), prefix=split) if test_set is not None else None
+                                os.path.join(run_dir, "plots"), prefix=split,
+                                gradcam_model=model) if test_set is not None else None
     report = {
         "run_dir": run_dir, "name": cfg.name, "data": source.name, "evaluated_on": split,
         "class_names": list(data.class_names), "image_shape": list(data.image_shape),
