@@ -147,8 +147,8 @@ bench-low-label-ceiling: install
 	mv benchmarks/results/low_label_ceiling.json.tmp benchmarks/results/low_label_ceiling.json
 	cat benchmarks/results/low_label_ceiling.json
 
-# --- fast training: time to accuracy against keras.io's Simple MNIST convnet, LR range test ---
-.PHONY: bench-time-to-accuracy lr-find
+# --- fast training: time to accuracy against keras.io's Simple MNIST convnet, LR range test, pruning ---
+.PHONY: bench-time-to-accuracy lr-find bench-prune
 bench-time-to-accuracy: install
 	mkdir -p benchmarks/results
 	$(PY) benchmarks/time_to_accuracy.py --out benchmarks/results/time_to_accuracy.json.tmp $(ARGS); status=$$?; \
@@ -156,3 +156,6 @@ bench-time-to-accuracy: install
 
 lr-find: install
 	$(FMKERAS) lr_find --recipe=$(RECIPE) $(ARGS)
+
+bench-prune: install
+	$(PY) benchmarks/prune.py $(ARGS)

@@ -197,6 +197,14 @@ class TrainConfig:
     clipvalue: float = 0.0
     accumulate_steps: int = 1
     precision: str = "float32"
+    # Gradual magnitude pruning of Conv/Dense kernels (fmkeras.train.pruning): 0 = off, else the final sparsity,
+    # reached along prune_schedule (polynomial | constant) between prune_begin and prune_end (fractions of the
+    # training steps), masks recomputed every prune_frequency steps.
+    prune_sparsity: float = 0.0
+    prune_schedule: str = "polynomial"
+    prune_begin: float = 0.0
+    prune_end: float = 0.75
+    prune_frequency: int = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,6 +407,7 @@ CHOICES = {
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "linear", "inverse_time", "one_cycle"),
     "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "train.prune_schedule": ("polynomial", "constant"),
     "distribute.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
@@ -724,6 +733,11 @@ def _validate_fast_training(cfg: RunConfig):
         raise ConfigError(f"set `train.clipnorm` or `train.clipvalue`, not both. Received: "
                           f"train.clipnorm={t.clipnorm}, train.clipvalue={t.clipvalue}")
     _check_range("train.accumulate_steps", t.accumulate_steps, 1, 1024)
+    _check_range("train.prune_sparsity", t.prune_sparsity, 0.0, 0.99)
+    _check_choice("train.prune_schedule", t.prune_schedule)
+    _check_range("train.prune_begin", t.prune_begin, 0.0, 1.0)
+    _check_range("train.prune_end", t.prune_end, t.prune_begin, 1.0, low_open=True)
+    _check_range("train.prune_frequency", t.prune_frequency, 1)
     _check_choice("train.precision", t.precision)
     tta = cfg.export.tta
     if tta is not None and not (tta == "flip" or (tta.isdigit() and 2 <= int(tta) <= 10)):

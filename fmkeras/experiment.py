@@ -120,6 +120,9 @@ def run_training(cfg: RunConfig) -> dict:
                        "steps_run": getattr(result, "steps_run", None),
                        "global_step": getattr(result, "global_step", None)},
     }
+    if cfg.train.prune_sparsity:
+        from fmkeras.train.pruning import sparsity_report
+        report["pruning"] = {"target": cfg.train.prune_sparsity, **sparsity_report(model)}
     if cfg.export.enabled:
         report["export"] = export_model(model, cfg, data.class_names, data.image_shape)
     write_json(os.path.join(run_dir, "metrics.json"), report)

@@ -163,6 +163,9 @@ def check_distributed_settings(cfg: TrainConfig, balance: str = "none"):
     if balance == "weights":
         raise ConfigError("`data.balance=weights` is not supported by the multi-worker loop; use data.balance="
                           "sample. Received: data.balance='weights'")
+    if cfg.prune_sparsity:
+        raise ConfigError(f"`train.prune_sparsity` is not supported by the multi-worker loop. "
+                          f"Received: train.prune_sparsity={cfg.prune_sparsity}")
     if cfg.precision == "mixed_float16":
         # The loop applies the gradients of the unscaled loss; float16 needs loss scaling (model.fit's job).
         raise ConfigError("`train.precision=mixed_float16` is not supported by the multi-worker loop; use "

@@ -22,6 +22,7 @@ from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
 from fmkeras.train.resume import Position, SigtermFlag, StepCheckpoint
 from fmkeras.train.optimizers import apply_l2, build_optimizer
+from fmkeras.train.pruning import GradualPruning
 from fmkeras.train.schedules import build_schedule
 
 log = logging.getLogger("fmkeras")
@@ -157,6 +158,11 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     store = CheckpointStore(os.path.join(run_dir, "resume", stage), keep=cfg.keep_checkpoints)
     resuming = bool(cfg.backup_every_steps and store.steps())
     callbacks = standard_callbacks(cfg, run_dir, monitor, resuming=resuming)
+    pruning = None
+    if cfg.prune_sparsity:
+        pruning = GradualPruning(cfg.prune_sparsity, steps * epochs, cfg.prune_schedule, cfg.prune_begin,
+                                 cfg.prune_end, cfg.prune_frequency)
+        extra_callbacks = [*extra_callbacks, pruning]
     resume = None
     start = time.perf_counter()
     if cfg.backup_every_steps:
@@ -179,6 +185,8 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
         model.load_weights(best)
+    if pruning is not None:
+        pruning.prune_to_final()  # the best epoch may predate the final sparsity
     stopper = callbacks.get("early_stopping")
     return TrainResult(model=trained, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
                        best_checkpoint=best, stopped_early=bool(stopper and stopper.stopped_epoch),
