@@ -49,3 +49,21 @@ def test_export_tta_values():
     assert apply_overrides(RunConfig(), {"export.tta": 4}).export.tta == "4"
     with pytest.raises(ConfigError, match="`export.tta` must be flip or an integer 2..10. Received: export.tta='11'"):
         apply_overrides(RunConfig(), {"export.tta": 11})
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"train.prune_sparsity": 1.0}, "`train.prune_sparsity` must be >= 0.0 and <= 0.99. Received: train.prune_sparsity=1.0"),
+    ({"train.prune_schedule": "cubic"}, "`train.prune_schedule` must be one of polynomial, constant"),
+    ({"train.prune_begin": 0.5, "train.prune_end": 0.4}, "`train.prune_end` must be > 0.5 and <= 1.0"),
+])
+def test_pruning_fields_are_validated(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(RunConfig(), overrides)
+    assert message in str(err.value)
+
+
+def test_multiworker_loop_refuses_pruning():
+    from fmkeras.config import TrainConfig
+    from fmkeras.train.distributed_loop import check_distributed_settings
+    with pytest.raises(ConfigError, match="`train.prune_sparsity` is not supported by the multi-worker loop"):
+        check_distributed_settings(TrainConfig(prune_sparsity=0.5))
