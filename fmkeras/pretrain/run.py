@@ -30,6 +30,7 @@ from fmkeras.train import fit, seed_everything
 from fmkeras.train.callbacks import Throughput
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
+from fmkeras.train.trainer import _labels_for_loss
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
 
 log = logging.getLogger("fmkeras")
@@ -90,7 +91,8 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
               "seconds": round(result.seconds, 2), "epochs": result.epochs, "history": result.history,
               "class_names": list(data.class_names)}
     if data.test is not None:
-        report["source_test"] = model.evaluate(data.test, verbose=0, return_dict=True)
+        test = _labels_for_loss(data.test, len(data.class_names), bool(train_cfg.label_smoothing))  # one-hot if LS
+        report["source_test"] = model.evaluate(test, verbose=0, return_dict=True)
     return model.get_layer(BACKBONE_LAYER), report
 
 
