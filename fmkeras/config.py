@@ -69,6 +69,14 @@ class AugmentConfig:
     interpolation: str = "bilinear"
     mixup: float = 0.0
     cutmix: float = 0.0
+    # fmkeras.data.policy: none | randaugment (policy_ops distinct ops at policy_magnitude) | trivialaugment
+    # (one op at a magnitude uniform in [0, policy_magnitude]); geometric ops join the one resampling.
+    # erase_prob: random erasing of one rectangle (up to erase_max_area of the image) per image.
+    policy: str = "none"
+    policy_ops: int = 2
+    policy_magnitude: float = 0.5
+    erase_prob: float = 0.0
+    erase_max_area: float = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +120,9 @@ class DataConfig:
     max_image_pixels: int = 89_478_485
     follow_symlinks: bool = False
     center_crop: Optional[float] = None
+    # Imbalanced training split (fmkeras.data.labels): none | weights (loss weight N / (K * count) per class,
+    # model.fit's class_weight) | sample (oversample every class to the largest one's count each epoch).
+    balance: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +189,29 @@ class TrainConfig:
     # continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.
     backup_every_steps: int = 0
     keep_checkpoints: int = 2
+    # schedule=one_cycle (fmkeras.train.schedules.OneCycle): LR from learning_rate/one_cycle_div up to
+    # learning_rate over warmup_steps (0: one_cycle_pct_start of the steps), then down to
+    # learning_rate/(div*final_div); the momentum (SGD momentum, Adam beta_1) goes the other way between
+    # one_cycle_momentum = (at the ends, at the peak); empty = no momentum cycling.
+    one_cycle_div: float = 25.0
+    one_cycle_final_div: float = 1e4
+    one_cycle_pct_start: float = 0.25
+    one_cycle_momentum: tuple = (0.95, 0.85)
+    # Gradient clipping (Keras optimizer clipnorm/clipvalue; 0 = off), gradient accumulation (the optimizer's
+    # gradient_accumulation_steps: weights move every N batches with the averaged gradient) and the Keras
+    # mixed-precision policy (float32 | mixed_float16 | mixed_bfloat16; loss and softmax stay float32).
+    clipnorm: float = 0.0
+    clipvalue: float = 0.0
+    accumulate_steps: int = 1
+    precision: str = "float32"
+    # Gradual magnitude pruning of Conv/Dense kernels (fmkeras.train.pruning): 0 = off, else the final sparsity,
+    # reached along prune_schedule (polynomial | constant) between prune_begin and prune_end (fractions of the
+    # training steps), masks recomputed every prune_frequency steps.
+    prune_sparsity: float = 0.0
+    prune_schedule: str = "polynomial"
+    prune_begin: float = 0.0
+    prune_end: float = 0.75
+    prune_frequency: int = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,6 +273,8 @@ class ExportConfig:
     enabled: bool = True
     base_dir: str = "saved_models"
     model_name: Optional[str] = None
+    # Also export a `serve_pixels_tta` signature averaging over test-time-augmentation views: flip | 2..10.
+    tta: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,11 +422,15 @@ class RunConfig:
 CHOICES = {
     "data.cache": ("memory", "none"),
     "data.bad_files": ("skip", "strict"),
+    "data.balance": ("none", "weights", "sample"),
     "data.augment.fill_mode": ("nearest", "constant", "reflect", "wrap"),
     "data.augment.interpolation": ("bilinear", "nearest"),
+    "data.augment.policy": ("none", "randaugment", "trivialaugment"),
     "model.head.pooling": ("avg", "max", "flatten"),
     "train.optimizer": ("adam", "adamw", "sgd"),
-    "train.schedule": ("constant", "cosine", "linear", "inverse_time"),
+    "train.schedule": ("constant", "cosine", "linear", "inverse_time", "one_cycle"),
+    "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "train.prune_schedule": ("polynomial", "constant"),
     "distribute.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "distribute.scale_learning_rate": ("none", "linear", "sqrt"),
     "distribute.shard_policy": ("auto", "data", "file", "off"),
@@ -583,6 +623,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("`data.bad_files=strict` needs `data.check_files=true` (the up-front check finds the bad "
                           "files). Received: data.check_files=False")
     _check_range("data.limit_train", d.limit_train, 1)
+    _check_choice("data.balance", d.balance)
+    if d.balance != "none" and d.source.startswith(TEXT_SOURCE_PREFIX):
+        raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: data.balance="
+                          f"{d.balance!r}, data.source={d.source!r}")
     _check_range("data.limit_test", d.limit_test, 1)
     _check_range("data.augment.rotation", a.rotation, 0.0, 180.0)
     for name in ("shift", "shear", "zoom", "brightness", "contrast"):
@@ -592,6 +636,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("data.augment.crop_area_min", a.crop_area_min, 0.0, 1.0)
     _check_range("data.augment.mixup", a.mixup, 0.0, 10.0)
     _check_range("data.augment.cutmix", a.cutmix, 0.0, 10.0)
+    _check_choice("data.augment.policy", a.policy)
+    _check_range("data.augment.policy_ops", a.policy_ops, 1, 5)
+    _check_range("data.augment.policy_magnitude", a.policy_magnitude, 0.0, 1.0)
+    _check_range("data.augment.erase_prob", a.erase_prob, 0.0, 1.0)
+    _check_range("data.augment.erase_max_area", a.erase_max_area, 0.02, 1.0)
     _check_choice("model.head.pooling", m.head.pooling)
     _check_range("model.head.dropout", m.head.dropout, 0.0, 0.95)
     if not all(isinstance(u, int) and u > 0 for u in m.head.dense_units):
@@ -618,6 +667,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _check_range("train.keep_checkpoints", t.keep_checkpoints, 2)
     _check_choice("train.optimizer", t.optimizer)
     _check_choice("train.schedule", t.schedule)
+    _validate_fast_training(cfg)
     f = cfg.finetune
     for name in ("epochs", "unfreeze_layers", "unfreeze_blocks"):
         _check_range(f"finetune.{name}", getattr(f, name), 0)
@@ -685,6 +735,45 @@ def validate(cfg: RunConfig) -> RunConfig:
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={cfg.name!r}")
     return cfg
+
+
+def _validate_fast_training(cfg: RunConfig):
+    """one_cycle, clipping, accumulation and precision settings (fmkeras.train.schedules/optimizers)."""
+    t = cfg.train
+    _check_range("train.one_cycle_div", t.one_cycle_div, 1.0)
+    _check_range("train.one_cycle_final_div", t.one_cycle_final_div, 1.0)
+    _check_range("train.one_cycle_pct_start", t.one_cycle_pct_start, 0.0, 1.0, low_open=True)
+    if t.one_cycle_momentum and (len(t.one_cycle_momentum) != 2 or not all(
+            isinstance(v, (int, float)) and 0.0 <= v < 1.0 for v in t.one_cycle_momentum)):
+        raise ConfigError("`train.one_cycle_momentum` must be two numbers in [0, 1) (at the ends, at the peak LR) "
+                          f"or empty. Received: train.one_cycle_momentum={t.one_cycle_momentum!r}")
+    if t.schedule == "one_cycle" and t.one_cycle_momentum and cfg.finetune.lr_decay_per_block < 1.0:
+        raise ConfigError("`train.schedule=one_cycle` with momentum cycling cannot be combined with "
+                          "`finetune.lr_decay_per_block` < 1 yet; set train.one_cycle_momentum=[] or "
+                          f"lr_decay_per_block=1. Received: finetune.lr_decay_per_block={cfg.finetune.lr_decay_per_block}")
+    _check_range("train.clipnorm", t.clipnorm, 0.0)
+    _check_range("train.clipvalue", t.clipvalue, 0.0)
+    if t.clipnorm and t.clipvalue:
+        raise ConfigError(f"set `train.clipnorm` or `train.clipvalue`, not both. Received: "
+                          f"train.clipnorm={t.clipnorm}, train.clipvalue={t.clipvalue}")
+    _check_range("train.accumulate_steps", t.accumulate_steps, 1, 1024)
+    _check_range("train.prune_sparsity", t.prune_sparsity, 0.0, 0.99)
+    _check_choice("train.prune_schedule", t.prune_schedule)
+    _check_range("train.prune_begin", t.prune_begin, 0.0, 1.0)
+    _check_range("train.prune_end", t.prune_end, t.prune_begin, 1.0, low_open=True)
+    _check_range("train.prune_frequency", t.prune_frequency, 1)
+    _check_choice("train.precision", t.precision)
+    tta = cfg.export.tta
+    if tta is not None and not (tta == "flip" or (tta.isdigit() and 2 <= int(tta) <= 10)):
+        raise ConfigError(f"`export.tta` must be flip or an integer 2..10. Received: export.tta={tta!r}")
+    if t.precision == "mixed_float16" and t.adversarial != "none":
+        # Adversarial training's own train step does not scale the loss, which float16 gradients need.
+        raise ConfigError(f"`train.precision=mixed_float16` cannot be combined with adversarial training; use "
+                          f"mixed_bfloat16. Received: train.adversarial={t.adversarial!r}")
+    if t.precision != "float32" and cfg.data.source.startswith(TEXT_SOURCE_PREFIX):
+        # Text classifiers' heads are not pinned to float32: their softmax would run in the mixed dtype.
+        raise ConfigError(f"`train.precision` must be float32 for text sources. Received: "
+                          f"train.precision={t.precision!r}, data.source={cfg.data.source!r}")
 
 
 def validate_serve(s: ServeConfig) -> ServeConfig:

@@ -28,7 +28,7 @@ from fmkeras.evaluate import evaluate_predictions, plot_history, write_json
 from fmkeras.data.text import is_text_source
 from fmkeras.export import export_saved_model, export_text_saved_model
 from fmkeras.train import seed_everything
-from fmkeras.train.distributed_loop import fit_distributed
+from fmkeras.train.distributed_loop import check_distributed_settings, fit_distributed
 from fmkeras.train.strategy import (build_strategy, is_chief, needs_custom_loop, scale_for_replicas, shard_dataset,
                                     strategy_name, task_label)
 from fmkeras.transfer import build_classifier, fit_stages, trainable_parameter_count
@@ -72,7 +72,7 @@ def export_model(model: keras.Model, cfg: RunConfig, class_names, image_shape) -
         version, path = export_text_saved_model(model, base, class_names, extra_metadata=metadata)
     else:
         version, path = export_saved_model(model, base, class_names, image_shape, extra_metadata=metadata,
-                                           crop=cfg.data.center_crop)
+                                           crop=cfg.data.center_crop, tta=cfg.export.tta)
     return {"model_name": name, "version": version, "path": path}
 
 
@@ -93,6 +93,8 @@ def run_training(cfg: RunConfig) -> dict:
         return run_text_training(cfg)
     seed_everything(cfg.train)
     strategy = build_strategy(cfg.distribute)
+    if needs_custom_loop(strategy):
+        check_distributed_settings(cfg.train, cfg.data.balance)
     # Resolve data and model first: a bad source or backbone fails before anything is written.
     source = load_source(cfg.data)
     cfg = with_image_size(cfg, source)  # before config.json is written, so exports rebuild the same data
@@ -122,7 +124,8 @@ def run_training(cfg: RunConfig) -> dict:
     plot_history(result.history, os.path.join(run_dir, "plots", "training_curves.png"))
     test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
     test = evaluate_predictions(lambda x: model(x, training=False), test_set, data.class_names,
-                                os.path.join(run_dir, "plots"), prefix=split) if test_set is not None else None
+                                os.path.join(run_dir, "plots"), prefix=split,
+                                gradcam_model=model) if test_set is not None else None
     report = {
         "run_dir": run_dir, "name": cfg.name, "data": source.name, "evaluated_on": split,
         "class_names": list(data.class_names), "image_shape": list(data.image_shape),
@@ -140,6 +143,9 @@ def run_training(cfg: RunConfig) -> dict:
                        "steps_run": getattr(result, "steps_run", None),
                        "global_step": getattr(result, "global_step", None)},
     }
+    if cfg.train.prune_sparsity:
+        from fmkeras.train.pruning import sparsity_report
+        report["pruning"] = {"target": cfg.train.prune_sparsity, **sparsity_report(model)}
     if cfg.export.enabled:
         report["export"] = export_model(model, cfg, data.class_names, data.image_shape)
     write_json(os.path.join(run_dir, "metrics.json"), report)

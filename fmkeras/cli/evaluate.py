@@ -9,6 +9,9 @@ from fmkeras.errors import UserError
 flags.DEFINE_list("fgsm_epsilon", [], "evaluate: also report FGSM-robust accuracy at these epsilons (fractions of "
                   "the 0-255 pixel range, e.g. 0.05,0.1); needs a run directory or .keras model.")
 
+flags.DEFINE_string("tta", None, "evaluate: test-time augmentation, `flip` or a number of views 2..10 (mirror, then "
+                    "1-pixel shifts); reports accuracy with and without it.")
+
 HELP = ("test a run dir / .keras / SavedModel: fmkeras evaluate --model=runs/cnn_fashion-... [--data=...]; "
         "average several: --ensemble=RUN_A,SAVED_MODEL_B")
 
@@ -25,7 +28,7 @@ def run() -> dict:
     if FLAGS.fgsm_epsilon:
         from fmkeras.cli.model_io import keras_model_file
         keras_model_file(FLAGS.model)  # fail before the clean evaluation, not after it
-    report = evaluate(FLAGS.model, data_cfg)
+    report = evaluate(FLAGS.model, data_cfg, tta=FLAGS.tta)
     if FLAGS.fgsm_epsilon:
         from fmkeras.cli.model_io import robust_evaluate
         report["robust"] = robust_evaluate(FLAGS.model, data_cfg, [float(e) for e in FLAGS.fgsm_epsilon])

@@ -16,7 +16,7 @@ from absl import app
 from absl import logging as absl_logging
 
 from fmkeras.cli import data, evaluate, export, listing, serve, train, tune  # noqa: F401  (each defines its flags)
-from fmkeras.cli import distill, lowlabel, pretrain  # noqa: F401,E402
+from fmkeras.cli import distill, lowlabel, lr_find, pretrain  # noqa: F401,E402
 from fmkeras.cli import predict  # noqa: F401,E402
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
@@ -34,6 +34,7 @@ COMMANDS = {
     "distill": "fmkeras.cli.distill",
     "lowlabel": "fmkeras.cli.lowlabel",
     "predict": "fmkeras.cli.predict",
+    "lr_find": "fmkeras.cli.lr_find",
 }
 
 

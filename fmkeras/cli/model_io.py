@@ -50,8 +50,18 @@ def load_model_for_eval(path: str):
     raise DataError(f"--model={path} is not a run directory, a .keras file or a SavedModel directory")
 
 
-def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None) -> dict:
-    """Evaluates a trained model on a data source's test split; writes metrics and plots."""
+def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None, tta=None) -> dict:
+    """Evaluates a trained model on a data source's test split; writes metrics and plots.
+
+    tta: "flip" or a number of views (fmkeras.evaluate.tta): also scores the test-time-augmented
+    predictions and reports them under "tta" beside the plain ones.
+    """
+    if tta is not None:
+        from fmkeras.evaluate.tta import tta_views
+        try:
+            tta_views(tta)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     predict, image_shape, run_cfg = load_model_for_eval(model_path)
     data_cfg = data_cfg or (run_cfg.data if run_cfg else None)
     if data_cfg is None:
@@ -67,8 +77,18 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None) 
     out_dir = out_dir or (model_path if os.path.isdir(model_path) and run_cfg else os.path.join(
         "runs", "evaluate"))
     report = evaluate_predictions(predict, dataset, data.class_names, os.path.join(out_dir, "eval"))
+    if tta is not None:
+        from fmkeras.evaluate.metrics import classification_report, predict_dataset
+        from fmkeras.evaluate.tta import tta_predict, tta_views
+        probabilities, labels, _ = predict_dataset(tta_predict(predict, tta), dataset)
+        augmented = classification_report(probabilities, labels, data.class_names)
+        report["tta"] = {"mode": str(tta), "views": tta_views(tta), "accuracy": augmented["accuracy"],
+                         "macro_f1": augmented["macro_f1"], "accuracy_without_tta": report["accuracy"]}
     write_json(os.path.join(out_dir, "eval", "report.json"), {"model": model_path, "data": source.name, **report})
     print(f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} images)")
+    if tta is not None:
+        print(f"with TTA ({tta}, {report['tta']['views']} views): accuracy {report['tta']['accuracy']}  "
+              f"macro F1: {report['tta']['macro_f1']}")
     print(f"report: {os.path.join(out_dir, 'eval')}")
     return report
 

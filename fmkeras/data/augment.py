@@ -1,9 +1,10 @@
 """Random augmentation fused into ONE affine transform per image, resampled once.
 
-Rotation, shift, shear, zoom, flips and a random resized crop are composed into one 3x3
-matrix per image and applied to a whole batch with a single resampling pass
-(`fmkeras.data.warp.warp_images`, XLA-compiled), instead of one resampling per stock Keras
-layer. Brightness/contrast follow on the same batch. Randomness is stateless: the same seed
+Rotation, shift, shear, zoom, flips, a random resized crop and the geometric ops of a
+RandAugment/TrivialAugment policy (fmkeras.data.policy) are composed into one 3x3 matrix per
+image and applied to a whole batch with a single resampling pass (`fmkeras.data.warp.warp_images`,
+XLA-compiled), instead of one resampling per stock Keras layer. Brightness/contrast, the policy's
+pixel ops and random erasing follow on the same batch. Randomness is stateless: the same seed
 gives the same batch, whatever the parallelism.
 
 Example:
@@ -17,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import AugmentConfig
+from fmkeras.data.policy import add_geometric, apply_pixel_ops, draw_ops, random_erase
 from fmkeras.data.warp import warp_images
 
 # log(aspect ratio) range of the random resized crop, as in Inception / torchvision.
@@ -26,20 +28,21 @@ CROP_LOG_ASPECT = (math.log(3 / 4), math.log(4 / 3))
 def is_geometric(cfg: AugmentConfig) -> bool:
     """True when `cfg` moves pixels (needs the resampling pass)."""
     return any((cfg.rotation, cfg.shift, cfg.shear, cfg.zoom, cfg.horizontal_flip, cfg.vertical_flip,
-                cfg.crop_area_min))
+                cfg.crop_area_min, cfg.policy != "none"))
 
 
 def is_identity(cfg: AugmentConfig) -> bool:
     """True when `cfg` would leave every image unchanged (mixup/cutmix are batch options, see mix.py)."""
-    return not (is_geometric(cfg) or cfg.brightness or cfg.contrast)
+    return not (is_geometric(cfg) or cfg.brightness or cfg.contrast or cfg.erase_prob)
 
 
 def _uniform(shape, seed, low, high, index):
     return tf.random.stateless_uniform(shape, seed=tf.stack([seed[0], seed[1] + index]), minval=low, maxval=high)
 
 
-def affine_params(batch: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> dict:
-    """Draws each image's random parameters (angles in radians, shifts as fractions)."""
+def affine_params(batch: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor, ops: dict = None) -> dict:
+    """Draws each image's random parameters (angles in radians, shifts as fractions); `ops` (drawn by
+    fmkeras.data.policy.draw_ops) adds a policy's geometric ops."""
     shape = [batch]
     zero = tf.zeros(shape)
     angle = math.radians(cfg.rotation)
@@ -55,6 +58,8 @@ def affine_params(batch: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> dict
     }
     if cfg.crop_area_min:
         _add_resized_crop(params, shape, cfg.crop_area_min, seed)
+    if ops is not None:
+        add_geometric(params, ops)
     return params
 
 
@@ -86,10 +91,11 @@ def affine_matrices(params: dict, height, width) -> tf.Tensor:
     cx, cy = (w - 1) / 2, (h - 1) / 2
     cos, sin = tf.cos(params["angle"]), tf.sin(params["angle"])
     zx, zy, k = params["zoom_x"], params["zoom_y"], params["shear"]
-    # Linear part A = Rot . Shear . Zoom, with Rot = [[c, -s], [s, c]], Shear = [[1, k], [0, 1]].
-    a00 = cos * zx
+    ky = params.get("shear_y", tf.zeros_like(k))
+    # Linear part A = Rot . Shear . Zoom, with Rot = [[c, -s], [s, c]], Shear = [[1, k], [ky, 1]].
+    a00 = (cos - sin * ky) * zx
     a01 = (cos * k - sin) * zy
-    a10 = sin * zx
+    a10 = (sin + cos * ky) * zx
     a11 = (sin * k + cos) * zy
     # Flips negate the matching input axis around the centre.
     fx = 1 - 2 * params["flip_x"]
@@ -122,13 +128,18 @@ def augment_batch(images: tf.Tensor, cfg: AugmentConfig, seed: tf.Tensor) -> tf.
         return images
     seed = tf.cast(seed, tf.int64)
     shape = tf.shape(images)
+    ops = draw_ops(shape[0], cfg.policy, cfg.policy_ops, cfg.policy_magnitude, seed) if cfg.policy != "none" else None
     if is_geometric(cfg):
-        matrices = affine_matrices(affine_params(shape[0], cfg, seed), shape[1], shape[2])
+        matrices = affine_matrices(affine_params(shape[0], cfg, seed, ops), shape[1], shape[2])
         images = warp_images(images, matrices, fill_mode=cfg.fill_mode, interpolation=cfg.interpolation,
                              dtype=tf.float32)
     images = tf.cast(images, tf.float32)
     if cfg.brightness or cfg.contrast:
         images = _color(images, cfg, seed)
+    if ops is not None:
+        images = apply_pixel_ops(images, ops)
+    if cfg.erase_prob:
+        images = random_erase(images, cfg.erase_prob, cfg.erase_max_area, seed)
     return images
 
 
@@ -142,12 +153,15 @@ class FusedAugment(keras.layers.Layer):
 
     def __init__(self, rotation=0.0, shift=0.0, shear=0.0, zoom=0.0, horizontal_flip=False,
                  vertical_flip=False, fill_mode="nearest", brightness=0.0, contrast=0.0, crop_area_min=0.0,
-                 interpolation="bilinear", seed=None, **kwargs):
+                 interpolation="bilinear", seed=None, policy="none", policy_ops=2, policy_magnitude=0.5,
+                 erase_prob=0.0, erase_max_area=0.25, **kwargs):
         super().__init__(**kwargs)
         self.cfg = AugmentConfig(rotation=rotation, shift=shift, shear=shear, zoom=zoom,
                                  horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
                                  fill_mode=fill_mode, brightness=brightness, contrast=contrast,
-                                 crop_area_min=crop_area_min, interpolation=interpolation)
+                                 crop_area_min=crop_area_min, interpolation=interpolation, policy=policy,
+                                 policy_ops=policy_ops, policy_magnitude=policy_magnitude, erase_prob=erase_prob,
+                                 erase_max_area=erase_max_area)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -2,7 +2,8 @@
 
 `labels_per_class` keeps k examples of every class (stratified, seeded), as in "1% of the
 labels" benchmarks; `noisy_labels` flips a fraction of the labels to another random class,
-seeded, to study training on noisy (weak) labels. Both act on the training split only.
+seeded, to study training on noisy (weak) labels; `balanced_indices` / `class_weights` counter an
+imbalanced training split (`data.balance`). All act on the training split only.
 
 Example:
     keep = per_class_indices(y[train_idx], k=60, seed=1) ; train_idx = train_idx[keep]
@@ -46,3 +47,24 @@ def noisy_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: in
     offsets = rng.integers(1, num_classes, size=len(flipped))
     labels[flipped] = (labels[flipped] + offsets) % num_classes
     return labels, flipped
+
+
+def balanced_indices(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Positions that hold every class as often as the largest one (`data.balance=sample`): each class's own
+    examples once, then seeded draws with replacement up to the largest count; shuffled."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    chosen = []
+    for cls, count in zip(classes, counts):
+        where = np.flatnonzero(labels == cls)
+        chosen += [where, rng.choice(where, size=counts.max() - count, replace=True)]
+    return rng.permutation(np.concatenate(chosen))
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> dict:
+    """Class id -> N / (K * count) (`data.balance=weights`, as sklearn's "balanced"); classes with no
+    training example are left out."""
+    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    present = counts > 0
+    return {int(k): float(len(labels) / (present.sum() * counts[k])) for k in np.flatnonzero(present)}

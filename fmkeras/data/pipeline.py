@@ -25,7 +25,7 @@ from fmkeras.data.augment import augment_batch, is_identity
 from fmkeras.data.cache_files import claim_cache_prefix
 from fmkeras.data.decode import center_crop, decode_uint8, load_uint8, resize_uint8, to_channels
 from fmkeras.data.mix import mix_batch, uses_mixing
-from fmkeras.data.labels import noisy_labels, per_class_indices
+from fmkeras.data.labels import balanced_indices, class_weights, noisy_labels, per_class_indices
 from fmkeras.data.source import Source
 from fmkeras.data.stream import StepBatches
 from fmkeras.errors import DataError
@@ -48,6 +48,8 @@ class Datasets:
     # (start, num) -> `num` training batches from global batch `start`, a pure function of the seed
     # (what resumable training iterates; `train` reshuffles per iteration instead).
     train_batches: Optional[Callable] = None
+    # `data.balance=weights`: class id -> loss weight of the training examples (model.fit's class_weight).
+    class_weight: Optional[dict] = None
 
 
 def split_indices(n: int, validation_split: float, seed: int) -> tuple:
@@ -205,6 +207,8 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
     x, y = source.x_train, source.y_train
     if cfg.labels_per_class:
         train_idx = train_idx[per_class_indices(y[train_idx], cfg.labels_per_class, cfg.seed, source.class_names)]
+    if cfg.balance == "sample":  # oversample the smaller classes of the (true) training labels
+        train_idx = train_idx[balanced_indices(y[train_idx], cfg.seed)]
     y_train = y[train_idx]
     if cfg.label_noise:
         y_train, _ = noisy_labels(y_train, cfg.label_noise, num_classes, cfg.seed)
@@ -225,7 +229,8 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
     train_batches = StepBatches(train_examples, cfg, batch_size, num_train, training_batch_transform(cfg, num_classes))
     return Datasets(train=train, val=val, test=test, image_shape=shape, class_names=source.class_names,
                     num_train=num_train, num_val=num_val, num_test=num_test, skipped=source.skipped,
-                    train_batches=train_batches)
+                    train_batches=train_batches,
+                    class_weight=class_weights(y_train, num_classes) if cfg.balance == "weights" else None)
 
 
 def dataset_fn(source: Source, cfg: DataConfig, global_batch_size: int, deterministic: bool = True):

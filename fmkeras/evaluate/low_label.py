@@ -27,6 +27,7 @@ from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate.report import write_json
 from fmkeras.train import fit, seed_everything
+from fmkeras.train.trainer import _labels_for_loss
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
 from fmkeras.transfer.finetune import fit_stages
 
@@ -74,6 +75,8 @@ def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str
         epochs = cfg.train.epochs + cfg.finetune.epochs  # the same epoch budget as staged fine-tuning
         result = fit(model, data, dataclasses.replace(cfg.train, epochs=epochs), mode_dir)
     test = data.test if data.test is not None else data.val
+    # With label smoothing the model is compiled for one-hot labels: encode the test labels to match.
+    test = _labels_for_loss(test, len(data.class_names), bool(cfg.train.label_smoothing))
     scores = model.evaluate(test, verbose=0, return_dict=True)
     return {"mode": mode, "test_accuracy": round(float(scores["accuracy"]), 4), "labels": data.num_train,
             "labels_per_class": cfg.data.labels_per_class, "train_seconds": round(result.seconds, 2),

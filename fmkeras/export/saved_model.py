@@ -3,6 +3,8 @@
 Signatures (outputs: `probabilities` (N, K), `class_ids` (N,), `class_names` (N,)):
 - `serving_default`: `images`, a batch of encoded PNG/JPEG/GIF/BMP bytes (tf.string, (N,)).
 - `serve_pixels`: `pixels`, uint8 (N, H, W, C) at any size; resized like training images.
+- `serve_pixels_tta` (only with `export.tta`): as `serve_pixels`, with the probabilities averaged over the
+  test-time-augmentation views of fmkeras.evaluate.tta (e.g. `flip`: the image and its mirror).
 
 Example:
     version, path = export_saved_model(model, "saved_models/fashion", class_names, (28, 28, 1))
@@ -28,8 +30,9 @@ def _outputs(model, images, class_names):
             "class_names": tf.gather(tf.constant(list(class_names)), class_ids)}
 
 
-def build_archive(model: keras.Model, class_names, image_shape: tuple, crop=None) -> keras.export.ExportArchive:
-    """An ExportArchive tracking `model` with the bytes and pixels endpoints.
+def build_archive(model: keras.Model, class_names, image_shape: tuple, crop=None,
+                  tta=None) -> keras.export.ExportArchive:
+    """An ExportArchive tracking `model` with the bytes and pixels endpoints (+ the TTA one if `tta`).
 
     crop: the training run's `data.center_crop`, so a served photo is cropped as training photos were.
     """
@@ -49,6 +52,18 @@ def build_archive(model: keras.Model, class_names, image_shape: tuple, crop=None
                          input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     archive.add_endpoint("serve_pixels", serve_pixels,
                          input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="pixels")])
+    if tta:
+        from fmkeras.evaluate.tta import tta_predict
+        averaged = tta_predict(lambda x: model(x, training=False), tta)
+
+        def serve_pixels_tta(pixels):
+            probabilities = averaged(prepare_image(pixels, size, channels, crop))
+            class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            return {"probabilities": probabilities, "class_ids": class_ids,
+                    "class_names": tf.gather(tf.constant(list(class_names)), class_ids)}
+
+        archive.add_endpoint("serve_pixels_tta", serve_pixels_tta,
+                             input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="pixels")])
     return archive
 
 
@@ -67,16 +82,18 @@ def file_manifest(directory: str) -> dict:
 
 
 def export_saved_model(model: keras.Model, base_path: str, class_names, image_shape: tuple,
-                       extra_metadata: dict = None, crop=None) -> tuple:
+                       extra_metadata: dict = None, crop=None, tta=None) -> tuple:
     """Writes the next numbered version under `base_path`; returns (version, path).
 
     crop: central-crop fraction the serving graph applies before resizing (the run's `data.center_crop`).
+    tta: "flip" or a number of views adds the `serve_pixels_tta` signature.
     """
+    signatures = ["serving_default", "serve_pixels"] + (["serve_pixels_tta"] if tta else [])
     metadata = {"class_names": list(class_names), "image_shape": list(image_shape), "center_crop": crop,
-                "signatures": ["serving_default", "serve_pixels"], **(extra_metadata or {})}
+                "signatures": signatures, **({"tta": str(tta)} if tta else {}), **(extra_metadata or {})}
 
     def write(tmp_dir):
-        build_archive(model, class_names, image_shape, crop).write_out(tmp_dir, verbose=False)
+        build_archive(model, class_names, image_shape, crop, tta).write_out(tmp_dir, verbose=False)
         files = file_manifest(tmp_dir)
         with open(os.path.join(tmp_dir, METADATA_FILE), "w") as fh:
             json.dump({**metadata, "files": files}, fh, indent=2)

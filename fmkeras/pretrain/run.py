@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from fmkeras.config import AugmentConfig, RunConfig, to_dict
 from fmkeras.data import build_datasets, load_source
+from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.experiment import make_run_dir
 from fmkeras.pretrain.backbone_file import backbone_info, save_backbone
@@ -29,6 +30,7 @@ from fmkeras.train import fit, seed_everything
 from fmkeras.train.callbacks import Throughput
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
+from fmkeras.train.trainer import _labels_for_loss
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
 
 log = logging.getLogger("fmkeras")
@@ -89,12 +91,17 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
               "seconds": round(result.seconds, 2), "epochs": result.epochs, "history": result.history,
               "class_names": list(data.class_names)}
     if data.test is not None:
-        report["source_test"] = model.evaluate(data.test, verbose=0, return_dict=True)
+        test = _labels_for_loss(data.test, len(data.class_names), bool(train_cfg.label_smoothing))  # one-hot if LS
+        report["source_test"] = model.evaluate(test, verbose=0, return_dict=True)
     return model.get_layer(BACKBONE_LAYER), report
 
 
 def run_pretraining(cfg: RunConfig, callbacks=()) -> dict:
     """Pretrains `cfg.model`'s backbone by `cfg.pretrain.method`; saves it and returns the report."""
+    if cfg.pretrain.method == "simclr" and cfg.train.precision != "float32":
+        # The projection head and NT-Xent loss would run in the mixed compute dtype, not float32.
+        raise ConfigError(f"`train.precision` must be float32 for pretrain.method=simclr. "
+                          f"Received: train.precision={cfg.train.precision!r}")
     seed_everything(cfg.train)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))

@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import TrainConfig
+from fmkeras.errors import ConfigError
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.strategy import is_chief
 from fmkeras.train.trainer import TrainResult, _labels_for_loss, compile_model, steps_per_epoch
@@ -157,6 +158,20 @@ def _history_dict(epoch_logs: list) -> dict:
     return history
 
 
+def check_distributed_settings(cfg: TrainConfig, balance: str = "none"):
+    """Refuses settings this loop cannot honour, before anything is built or written."""
+    if balance == "weights":
+        raise ConfigError("`data.balance=weights` is not supported by the multi-worker loop; use data.balance="
+                          "sample. Received: data.balance='weights'")
+    if cfg.prune_sparsity:
+        raise ConfigError(f"`train.prune_sparsity` is not supported by the multi-worker loop. "
+                          f"Received: train.prune_sparsity={cfg.prune_sparsity}")
+    if cfg.precision == "mixed_float16":
+        # The loop applies the gradients of the unscaled loss; float16 needs loss scaling (model.fit's job).
+        raise ConfigError("`train.precision=mixed_float16` is not supported by the multi-worker loop; use "
+                          "mixed_bfloat16 or float32. Received: train.precision='mixed_float16'")
+
+
 def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, strategy, backup_dir: str,
                     backup_every_steps: int = 50, epochs: int = None, learning_rate: float = None
                     ) -> DistributedTrainResult:
@@ -165,6 +180,7 @@ def fit_distributed(model: keras.Model, data, cfg: TrainConfig, run_dir: str, st
     `run_dir` is this task's own directory (callbacks, and a non-chief's throwaway backup, write there);
     `backup_dir` is the chief's backup, which every task restores from (a shared filesystem).
     """
+    check_distributed_settings(cfg, "weights" if getattr(data, "class_weight", None) else "none")
     epochs = epochs or cfg.epochs
     steps = steps_per_epoch(cfg, data.num_train)
     with strategy.scope():

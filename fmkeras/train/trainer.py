@@ -22,6 +22,7 @@ from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
 from fmkeras.train.resume import Position, SigtermFlag, StepCheckpoint
 from fmkeras.train.optimizers import apply_l2, build_optimizer
+from fmkeras.train.pruning import GradualPruning
 from fmkeras.train.schedules import build_schedule
 
 log = logging.getLogger("fmkeras")
@@ -40,10 +41,22 @@ class TrainResult:
 
 
 def seed_everything(cfg: TrainConfig):
-    """Seeds Python, NumPy and TF; turns on op determinism when asked (slower, bit-reproducible)."""
+    """Prepares the process for a run: seeds Python, NumPy and TF, turns on op determinism when asked
+    (slower, bit-reproducible) and sets the Keras dtype policy of `train.precision` for the models built
+    next (every entry point calls this before building one)."""
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
+    set_precision(cfg.precision)
+
+
+def set_precision(policy: str):
+    """Keras' global dtype policy: float32, mixed_float16 or mixed_bfloat16 (variables stay float32).
+
+    Classifier heads are built with dtype="float32" (fmkeras.transfer.heads), so the softmax and the
+    loss stay float32; with mixed_float16 `model.compile` wraps the optimizer in a LossScaleOptimizer.
+    """
+    keras.config.set_dtype_policy(policy)
 
 
 def steps_per_epoch(cfg: TrainConfig, num_train: int) -> int:
@@ -84,9 +97,10 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
 
 
 def _fit_phases(model, stream, val, cfg: TrainConfig, position, epochs: int, steps: int, callbacks: list,
-                resume: StepCheckpoint = None):
+                resume: StepCheckpoint = None, class_weight: dict = None):
     """Runs model.fit from `position`: first the rest of a partly trained epoch, then whole epochs."""
-    common = dict(validation_data=val, callbacks=callbacks, verbose=cfg.verbose, shuffle=False)
+    common = dict(validation_data=val, callbacks=callbacks, verbose=cfg.verbose, shuffle=False,
+                  class_weight=class_weight)
     epoch = position.epoch
     if position.step and epoch < epochs:
         remaining = steps - position.step
@@ -144,6 +158,11 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     store = CheckpointStore(os.path.join(run_dir, "resume", stage), keep=cfg.keep_checkpoints)
     resuming = bool(cfg.backup_every_steps and store.steps())
     callbacks = standard_callbacks(cfg, run_dir, monitor, resuming=resuming)
+    pruning = None
+    if cfg.prune_sparsity:
+        pruning = GradualPruning(cfg.prune_sparsity, steps * epochs, cfg.prune_schedule, cfg.prune_begin,
+                                 cfg.prune_end, cfg.prune_frequency)
+        extra_callbacks = [*extra_callbacks, pruning]
     resume = None
     start = time.perf_counter()
     if cfg.backup_every_steps:
@@ -159,12 +178,15 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
             train = train.repeat()
         fitted = model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps if cfg.steps_per_epoch
                            else None, callbacks=[*callbacks.values(), *extra_callbacks], verbose=cfg.verbose,
-                           shuffle=False, initial_epoch=initial_epoch)
+                           shuffle=False, initial_epoch=initial_epoch,
+                           class_weight=getattr(data, "class_weight", None))  # data.balance=weights
         history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
         model.load_weights(best)
+    if pruning is not None:
+        pruning.prune_to_final()  # the best epoch may predate the final sparsity
     stopper = callbacks.get("early_stopping")
     return TrainResult(model=trained, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
                        best_checkpoint=best, stopped_early=bool(stopper and stopper.stopped_epoch),
@@ -186,7 +208,8 @@ def _fit_resumable(model, data, cfg: TrainConfig, store: CheckpointStore, stream
     callback_list = [*callbacks.values(), *extra_callbacks, resume]  # StepCheckpoint must come last
     with stop_flag:
         if not position.complete:
-            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume)
+            _fit_phases(model, stream, val, cfg, position, epochs, steps, callback_list, resume,
+                        getattr(data, "class_weight", None))
     return resume
 
 

@@ -101,3 +101,73 @@ def test_brightness_and_contrast_stay_in_range():
     scale = (out[:, 1, 1, 0] - out[:, 0, 0, 0]) / 128.0  # the spread of each image scales by its factor
     assert scale.min() >= 0.8 - 1e-4 and scale.max() <= 1.2 + 1e-4 and np.ptp(scale) > 0.3
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 128.0, atol=1e-3)  # contrast keeps the mean
+
+
+# RandAugment / TrivialAugment policies and random erasing (fmkeras/data/policy.py).
+def test_trivialaugment_draws_one_op_and_randaugment_n_distinct_ops_per_image():
+    from fmkeras.data.policy import OPS, draw_ops
+    seed = tf.constant([3, 9], tf.int64)
+    trivial = tf.stack(list(draw_ops(512, "trivialaugment", 2, 0.8, seed).values()), axis=1).numpy()
+    assert ((trivial != 0).sum(axis=1) <= 1).all() and np.abs(trivial).max() <= 0.8
+    assert len(set(np.argmax(np.abs(trivial), axis=1))) == len(OPS)  # every op gets drawn
+    rand = tf.stack(list(draw_ops(512, "randaugment", 3, 0.5, seed).values()), axis=1).numpy()
+    assert ((rand != 0).sum(axis=1) == 3).all() and np.allclose(np.abs(rand[rand != 0]), 0.5)
+
+
+def test_policy_geometric_ops_join_the_single_resampling(monkeypatch):
+    import fmkeras.data.augment as augment
+    calls = []
+    real = augment.warp_images
+    monkeypatch.setattr(augment, "warp_images", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = AugmentConfig(rotation=10, horizontal_flip=True, policy="randaugment", policy_ops=3, policy_magnitude=1.0,
+                        erase_prob=0.5)
+    images = tf.random.stateless_uniform([16, 12, 12, 1], seed=[1, 2], maxval=255)
+    out = augment_batch(images, cfg, tf.constant([4, 5]))
+    assert len(calls) == 1  # one resampling for flip + rotation + the policy's rotate/shear/translate
+    assert out.shape == images.shape and 0.0 <= float(tf.reduce_min(out)) <= float(tf.reduce_max(out)) <= 255.0
+    again = augment_batch(images, cfg, tf.constant([4, 5]))
+    np.testing.assert_array_equal(out.numpy(), again.numpy())
+
+
+def test_shear_y_of_the_fused_transform():
+    params = affine_params(1, AugmentConfig(), tf.constant([0, 0], tf.int64))
+    params["shear_y"] = tf.constant([0.5])
+    m = affine_matrices(params, 9, 9).numpy()[0]
+    # input y = y + 0.5 x around the centre; x unchanged
+    assert np.allclose(m[[0, 1, 3, 4]], [1.0, 0.0, 0.5, 1.0]) and np.isclose(m[5], -0.5 * 4)
+
+
+def test_pixel_ops_solarize_posterize_autocontrast():
+    from fmkeras.data.policy import OPS, apply_pixel_ops
+    images = tf.constant(np.linspace(50, 200, 16, dtype=np.float32).reshape(1, 4, 4, 1))
+
+    def only(name, value):
+        return {op: tf.constant([value if op == name else 0.0]) for op in OPS}
+    np.testing.assert_allclose(apply_pixel_ops(images, only("solarize", 1.0)).numpy(), 255 - images.numpy())
+    posterized = apply_pixel_ops(images, only("posterize", 1.0)).numpy()
+    assert np.all(posterized % 16 == 0)  # 4 bits kept
+    stretched = apply_pixel_ops(images, only("autocontrast", -0.3)).numpy()
+    assert stretched.min() == 0.0 and np.isclose(stretched.max(), 255.0)
+    np.testing.assert_allclose(apply_pixel_ops(images, only("identity", 1.0)).numpy(), images.numpy())
+
+
+def test_random_erasing_fills_one_bounded_rectangle_per_image():
+    from fmkeras.data.policy import random_erase
+    images = tf.zeros([64, 20, 20, 1]) + 1000.0  # outside the noise range, so erased pixels are visible
+    erased = random_erase(images, 1.0, 0.25, tf.constant([1, 2], tf.int64)).numpy()[..., 0]
+    for mask in erased < 1000:
+        rows, cols = np.where(mask)
+        assert mask.sum() == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)  # one filled rectangle
+        assert 0.01 * 400 <= mask.sum() <= 0.30 * 400
+    kept = random_erase(images, 0.0, 0.25, tf.constant([1, 2], tf.int64)).numpy()
+    np.testing.assert_array_equal(kept, images.numpy())
+
+
+def test_policies_run_inside_the_tf_data_pipeline(fashion):
+    from fmkeras.config import DataConfig
+    from fmkeras.data import build_datasets
+    cfg = DataConfig(limit_train=64, validation_split=0.0, augment=AugmentConfig(
+        policy="trivialaugment", policy_magnitude=1.0, erase_prob=0.5))
+    images, labels = next(iter(build_datasets(fashion, cfg, batch_size=32).train))
+    assert images.shape == (32, 28, 28, 1) and images.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 255.0

@@ -33,3 +33,17 @@ def test_cli_data_preview_writes_the_png(fashion_npz, tmp_path, capsys):
     assert _read_png(out).shape == (2 * (28 + PAD), 4 * (28 + PAD), 1)
     assert run_in_process("data", "show") == 2
     assert "`fmkeras data` needs a subcommand: preview" in capsys.readouterr().err
+
+
+def test_cli_preview_shows_policies_and_erasing(fashion_npz, tmp_path):
+    plain, policy = tmp_path / "plain.png", tmp_path / "policy.png"
+    common = [f"--data=npz:{fashion_npz}", "--set=data.augment.horizontal_flip=true", "--preview_images=4",
+              "--preview_variants=3"]
+    assert run_in_process("data", "preview", *common, f"--preview_out={plain}") == 0
+    assert run_in_process("data", "preview", *common, "--set=data.augment.policy=randaugment",
+                          "--set=data.augment.policy_magnitude=1.0", "--set=data.augment.erase_prob=1.0",
+                          f"--preview_out={policy}") == 0
+    a, b = _read_png(plain), _read_png(policy)
+    cell = 28 + PAD
+    np.testing.assert_array_equal(a[:, :cell], b[:, :cell])  # same originals
+    assert np.abs(a[:, cell:].astype(int) - b[:, cell:].astype(int)).mean() > 10  # the draws look different

@@ -45,3 +45,17 @@ def test_versions_increase_and_failed_writes_leave_nothing(tmp_path, model):
     with pytest.raises(RuntimeError, match="disk full"):
         publish_version(base, crash)
     assert list_versions(base) == [1, 2] and sorted(os.listdir(base)) == ["1", "2"]
+
+
+def test_tta_signature_averages_the_image_and_its_mirror(tmp_path, model, fashion):
+    version, path = export_saved_model(model, str(tmp_path / "fm"), list(fashion.class_names), (28, 28, 1),
+                                       tta="flip")
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "serve_pixels", "serve_pixels_tta"}
+    assert load_metadata(path)["signatures"][-1] == "serve_pixels_tta" and load_metadata(path)["tta"] == "flip"
+    pixels = fashion.x_test[:8]
+    x = pixels.astype("float32")
+    expected = (model(x).numpy() + model(x[:, :, ::-1]).numpy()) / 2
+    out = loaded.signatures["serve_pixels_tta"](pixels=tf.constant(pixels))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    assert not np.allclose(expected, model(x).numpy(), atol=1e-4)  # the mirror really counted

@@ -1,0 +1,161 @@
+"""Time to accuracy: keras.io's "Simple MNIST convnet" (unchanged) vs `make train`'s default recipe.
+
+Both train on real Fashion-MNIST one after the other in this process, so machine load hits both:
+1. the reference, copied from https://keras.io/examples/vision/mnist_convnet/ (Conv32-pool-Conv64-pool-
+   flatten-dropout-softmax, Adam, batch 128, 15 epochs, validation_split 0.1, inputs scaled to [0, 1]);
+2. the `cnn_fashion` recipe through `fmkeras.experiment.run_training`, the function `fmkeras train` calls.
+Fit time is the wall time of `model.fit` (reference) and of the recipe's training (`train_seconds`: every
+epoch with its validation, first-epoch tracing and caching included), both measured the same way.
+
+Roofline: forward FLOPs per image counted from the model's Conv2D/Dense layers (2 x MACs), training
+FLOPs taken as 3x forward (forward + two backward matmuls); achieved = training FLOPs x training images/s
+(median epoch after the first) vs the float32 peak of a matmul probe on this machine's cores.
+
+Target: recipe test accuracy >= 0.93 with fit time <= 0.5x the reference's. Exit status 1 when missed.
+
+Run: python benchmarks/time_to_accuracy.py [--set train.epochs=4 ...] [--only recipe]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from fmkeras.config import DataConfig, apply_overrides, parse_override  # noqa: E402
+from fmkeras.data import load_source  # noqa: E402
+from fmkeras.experiment import run_training  # noqa: E402
+from fmkeras.recipes import load_recipe  # noqa: E402
+
+TARGET_ACCURACY, STRETCH_ACCURACY, TARGET_RATIO = 0.93, 0.94, 0.5
+
+
+def reference_convnet(source, epochs: int = 15) -> dict:
+    """keras.io's Simple MNIST convnet, as published (only the arrays come from Fashion-MNIST)."""
+    num_classes, input_shape = 10, (28, 28, 1)
+    x_train = source.x_train.astype("float32") / 255
+    x_test = source.x_test.astype("float32") / 255
+    y_train = keras.utils.to_categorical(source.y_train, num_classes)
+    y_test = keras.utils.to_categorical(source.y_test, num_classes)
+    model = keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=(2, 2)),
+        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        keras.layers.MaxPooling2D(pool_size=(2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1, verbose=2)
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    return {"fit_seconds": round(seconds, 1), "test_accuracy": round(float(accuracy), 4), "epochs": epochs,
+            "params": model.count_params(), "forward_flops_per_image": forward_flops(model)}
+
+
+def forward_flops(model: keras.Model) -> int:
+    """2 x multiply-accumulates of every Conv2D and Dense layer (nested models included) for one image."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D):
+            out = layer.output.shape  # (None, H, W, C_out)
+            kh, kw, c_in, c_out = layer.kernel.shape
+            total += 2 * out[1] * out[2] * kh * kw * c_in * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            c_in, c_out = layer.kernel.shape
+            total += 2 * c_in * c_out
+    return int(total)
+
+
+def recipe_run(overrides: dict, run_root: str) -> dict:
+    """The default recipe through the library path `fmkeras train` uses (export off, runs in a temp dir)."""
+    cfg = apply_overrides(load_recipe("cnn_fashion"), {"run_root": run_root, "export.enabled": False,
+                                                       "train.verbose": 2, **overrides})
+    report = run_training(cfg)
+    model = keras.models.load_model(os.path.join(report["run_dir"], "model.keras"))
+    later = [e["images_per_second"] for e in report["epochs"][1:]] or [e["images_per_second"]
+                                                                        for e in report["epochs"]]
+    return {"fit_seconds": round(report["train_seconds"], 1), "test_accuracy": report["test"]["accuracy"],
+            "epochs": len(report["history"]["loss"]), "params": report["params"],
+            "best_val_accuracy": round(max(report["history"].get("val_accuracy", [0.0])), 4),
+            "train_images_per_second": round(statistics.median(later), 1),
+            "forward_flops_per_image": forward_flops(model), "overrides": overrides}
+
+
+def matmul_peak_flops(size: int = 1024, seconds: float = 3.0) -> float:
+    """float32 FLOP/s of repeated square matmuls on all cores TF uses (best of short timed bursts)."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    matmul(a, b).numpy()
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(5):
+            out = matmul(a, b)
+        out.numpy()
+        best = max(best, 5 * 2 * size ** 3 / (time.perf_counter() - start))
+    return best
+
+
+def roofline(run: dict, peak: float) -> dict:
+    train_flops = 3 * run["forward_flops_per_image"]
+    achieved = train_flops * run["train_images_per_second"]
+    return {"train_flops_per_image": train_flops, "achieved_flops_per_second": round(achieved),
+            "fraction_of_matmul_peak": round(achieved / peak, 4)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.epochs=4")
+    parser.add_argument("--only", choices=("both", "recipe", "reference"), default="both")
+    parser.add_argument("--reference_epochs", type=int, default=15, help="15 as published; fewer only to probe")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    overrides = dict(parse_override(item) for item in args.set)
+    source = load_source(DataConfig())
+    result = {"benchmark": "time_to_accuracy", "cpu_count": os.cpu_count(),
+              "load_average_before": [round(v, 2) for v in os.getloadavg()]}
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines go to stderr; stdout is the JSON only
+        if args.only in ("both", "reference"):
+            keras.utils.set_random_seed(1337)
+            result["reference"] = reference_convnet(source, args.reference_epochs)
+        if args.only in ("both", "recipe"):
+            with tempfile.TemporaryDirectory() as run_root:
+                result["recipe"] = recipe_run(overrides, run_root)
+    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    peak = matmul_peak_flops()
+    result["matmul_peak_flops_per_second"] = round(peak)
+    if "recipe" in result:
+        result["recipe"]["roofline"] = roofline(result["recipe"], peak)
+    met = True
+    if "reference" in result and "recipe" in result:
+        ratio = result["recipe"]["fit_seconds"] / result["reference"]["fit_seconds"]
+        accuracy = result["recipe"]["test_accuracy"]
+        met = accuracy >= TARGET_ACCURACY and ratio <= TARGET_RATIO and args.reference_epochs == 15
+        result.update({"fit_time_ratio_recipe_over_reference": round(ratio, 3),
+                       "target": {"test_accuracy": TARGET_ACCURACY, "fit_time_ratio": TARGET_RATIO},
+                       "meets_target": met, "meets_stretch": met and accuracy >= STRETCH_ACCURACY})
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
