@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 from absl import flags
+
+from fmkeras.atomic_files import write_with
 
 from fmkeras.cli.flags import FLAGS
 from fmkeras.errors import UserError
@@ -16,25 +17,22 @@ TAKES_PATHS = True  # positional arguments after the command are image files or 
 
 flags.DEFINE_integer("top_k", 5, "predict: labels (with scores) reported per image.")
 flags.DEFINE_string("out", None, "predict: file to write (atomically: temp file + rename); default stdout.")
+flags.DEFINE_string("explain", None, "predict: folder for Grad-CAM overlays of each image's top-1 class "
+                    "(run directories and .keras classifiers with a conv backbone).")
 
 FORMATS = ("csv", "json")
 
 
 def _write_atomically(path: str, write):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    def write_file(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_with(write_file, path)
 
 
 def run(*paths) -> list:
     from fmkeras.data.image_folder import IMAGE_EXTENSIONS
-    from fmkeras.evaluate.predict import find_images, load_predictor, predict_files, write_predictions
+    from fmkeras.evaluate.predict import explain_files, find_images, load_predictor, predict_files, write_predictions
     fmt = FLAGS.format or "csv"
     if fmt not in FORMATS:
         raise UserError(f"predict --format must be one of {', '.join(FORMATS)}. Received: --format={fmt}")
@@ -53,6 +51,8 @@ def run(*paths) -> list:
         raise UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {', '.join(paths)}")
     predictor = load_predictor(FLAGS.model, FLAGS.trust_model)
     rows = predict_files(predictor, files, FLAGS.top_k, FLAGS.batch_size or 32)
+    if FLAGS.explain:
+        explain_files(predictor, rows, FLAGS.explain)
     k = min(FLAGS.top_k, len(predictor.class_names))
     if FLAGS.out:
         _write_atomically(FLAGS.out, lambda fh: write_predictions(rows, fh, fmt, k))

@@ -52,6 +52,7 @@ class Predictor:
     predict_batch: Callable
     crop: Optional[float] = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    model: Optional[object] = None  # the Keras classifier behind predict_batch, when there is one (Grad-CAM)
 
 
 def find_images(paths) -> list:
@@ -83,7 +84,7 @@ def _keras_predictor(name: str, model, class_names, crop, max_pixels: int) -> Pr
         class_names = [str(i) for i in range(classes)]
     if len(class_names) != classes:
         raise DataError(f"--model={name} outputs {classes} classes but lists {len(class_names)} class names")
-    return Predictor(name, tuple(class_names), shape, "pixels", model.predict_on_batch, crop, max_pixels)
+    return Predictor(name, tuple(class_names), shape, "pixels", model.predict_on_batch, crop, max_pixels, model)
 
 
 def _run_dir_predictor(run_dir: str, trust: bool, model_file: str = None) -> Predictor:
@@ -226,6 +227,45 @@ def predict_files(predictor: Predictor, paths, top_k: int = 5, batch_size: int =
         if i not in top:
             errors[i] = _error(paths[i], predictor, prepare)
     return [{"path": p, "top_k": top.get(i, []), "error": errors.get(i)} for i, p in enumerate(paths)]
+
+
+def explain_files(predictor: Predictor, rows: list, out_dir: str) -> list:
+    """Writes a Grad-CAM overlay `<out_dir>/<NNNN>_<file name>.png` for every row that has a prediction and
+    sets the row's `explanation` to its path (the heat of the top-1 class: where the model looked).
+
+    Needs a Keras classifier with a conv backbone (a run directory or a .keras file); SavedModels and presets
+    carry no backbone layer to take gradients at, which is a DataError naming the model.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fmkeras.evaluate.gradcam import gradcam
+    if predictor.model is None:
+        raise DataError(f"--explain needs a run directory or a .keras classifier (Grad-CAM takes gradients at "
+                        f"its backbone); --model={predictor.name} is not one")
+    os.makedirs(out_dir, exist_ok=True)
+    prepare = _prepare_fn(predictor)
+    for index, row in enumerate(rows):
+        if row["error"] is not None:
+            continue
+        pixels = prepare(tf.constant(row["path"])).numpy()[np.newaxis]
+        label = row["top_k"][0]["label"]
+        try:
+            heat = gradcam(predictor.model, pixels, [predictor.class_names.index(label)])[0]
+        except ValueError as err:  # e.g. a ViT: tokens, not a feature map
+            raise DataError(f"--explain: {err}") from None
+        fig, ax = plt.subplots(figsize=(3, 3.2))
+        image = pixels[0] / 255.0
+        ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray")
+        ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(f"{label} ({row['top_k'][0]['score']:.2f})", fontsize=8)
+        ax.axis("off")
+        path = os.path.join(out_dir, f"{index:04d}_{os.path.basename(row['path'])}.png")
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        row["explanation"] = path
+    return rows
 
 
 def csv_header(k: int) -> list:

@@ -71,3 +71,21 @@ def test_no_paths_or_no_images_exit_2(tmp_path, capsys, run_dir):
     (tmp_path / "empty").mkdir()
     assert run_in_process("predict", f"--model={run_dir}", str(tmp_path / "empty")) == 2
     assert "no image files (.jpg, .jpeg, .png, .gif, .bmp, .webp) under" in capsys.readouterr().err
+
+
+def test_explain_writes_a_gradcam_overlay_per_predicted_image(tmp_path, run_dir, fashion, capsys):
+    images = write_images(tmp_path / "images", fashion, count=2)
+    (tmp_path / "images" / "broken.png").write_bytes(b"not an image")
+    out, explain = tmp_path / "rows.json", tmp_path / "explain"
+    assert run_in_process("predict", f"--model={run_dir}", "--format=json", f"--out={out}",
+                          f"--explain={explain}", str(tmp_path / "images")) == 0
+    rows = {row["path"]: row for row in json.loads(out.read_text())}
+    for path in images:
+        overlay = rows[path]["explanation"]
+        assert os.path.dirname(overlay) == str(explain) and open(overlay, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "explanation" not in rows[str(tmp_path / "images" / "broken.png")]  # no prediction, no overlay
+    assert sorted(os.listdir(explain)) == sorted(os.path.basename(rows[p]["explanation"]) for p in images)
+    # A preset has no classifier "backbone" layer to take gradients at: one clear line, exit 2.
+    capsys.readouterr()
+    assert run_in_process("predict", "--model=preset:efficientnet_lite0", f"--explain={explain}", images[0]) == 2
+    assert "--explain: Grad-CAM needs a layer named 'backbone'" in capsys.readouterr().err
