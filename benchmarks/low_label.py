@@ -195,6 +195,7 @@ def photo_run(data: str, shots: int, draw: int, pretrained: bool, run_root: str,
         overrides.update({"model.weights": "none", "finetune.freeze_backbone": False, "finetune.epochs": 0,
                           "train.epochs": recipe.train.epochs + recipe.finetune.epochs})
     report = run_training(apply_overrides(recipe, overrides))
+    keras.backend.clear_session()  # 24 runs in one process: drop each run's graphs and models
     return {"accuracy": report["test"]["accuracy"], "num_train": report["num_train"],
             "train_seconds": report["train_seconds"]}
 

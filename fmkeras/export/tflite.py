@@ -71,14 +71,26 @@ def convert_tflite(model: keras.Model, quantize: str = "none", representative=No
         return converter.convert()
 
 
-def tflite_predict(tflite_bytes: bytes, images, batch_size: int = 256) -> np.ndarray:
-    """Runs a converted model on float pixels (N, H, W, C); returns probabilities (N, K)."""
+def batch_size_for(images, pixels_per_batch: int = 256 * 28 * 28) -> int:
+    """Images per batch so that a batch holds about `pixels_per_batch` pixels: 256 Fashion-MNIST images, 5 photos
+    at 224 px. The TFLite interpreter allocates every intermediate tensor for the whole batch, so a photo model
+    run 153 images at a time took more than 10 GB."""
+    height, width = np.shape(images)[1:3]
+    return int(max(1, min(256, pixels_per_batch // (height * width))))
+
+
+def tflite_predict(tflite_bytes: bytes, images, batch_size: int = None) -> np.ndarray:
+    """Runs a converted model on float pixels (N, H, W, C); returns probabilities (N, K).
+
+    batch_size: default `batch_size_for(images)`, which bounds the interpreter's memory.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter warns that it moves to ai-edge-litert
         interpreter = tf.lite.Interpreter(model_content=tflite_bytes)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     outputs, size = [], None
     images = np.asarray(images, np.float32)
+    batch_size = batch_size or batch_size_for(images)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         if len(batch) != size:
@@ -94,8 +106,9 @@ def tflite_predict(tflite_bytes: bytes, images, batch_size: int = 256) -> np.nda
 def compare_tflite(model: keras.Model, tflite_bytes: bytes, images, labels) -> dict:
     """Accuracy of the TFLite model and of the float Keras model on the same labelled images."""
     images, labels = np.asarray(images, np.float32), np.asarray(labels)
-    float_pred = np.concatenate([model(images[i:i + 256], training=False).numpy().argmax(1)
-                                 for i in range(0, len(images), 256)])
+    step = batch_size_for(images)
+    float_pred = np.concatenate([model(images[i:i + step], training=False).numpy().argmax(1)
+                                 for i in range(0, len(images), step)])
     lite_pred = tflite_predict(tflite_bytes, images).argmax(1)
     float_acc, lite_acc = float((float_pred == labels).mean()), float((lite_pred == labels).mean())
     return {"num_test_images": int(len(labels)), "float_accuracy": round(float_acc, 5),
