@@ -84,7 +84,8 @@ def main(argv=None) -> int:
             out = subprocess.run([sys.executable, __file__, "--child", folder], check=True,
                                  capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
-            runs[-1]["jpeg_bytes"] = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder) for f in fs)
+            runs[-1]["jpeg_bytes"] = sum(os.path.getsize(os.path.join(r, f))
+                                         for r, _, fs in os.walk(folder) for f in fs)
     pixel_bytes = width * height * 3
     growth = (runs[-1]["peak_growth_kib"] - runs[0]["peak_growth_kib"]) * 1024
     extra_pixels = (counts[-1] - counts[0]) * pixel_bytes
