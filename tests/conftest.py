@@ -23,6 +23,22 @@ def _seed():
         tf_config.disable_op_determinism()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HYMENOPTERA = os.path.join(os.path.dirname(ROOT), "shared", "data", "hymenoptera")
+
+
+@pytest.fixture(scope="session")
+def hymenoptera():
+    """The real ants-vs-bees photos in ../shared/data beside the repository. Skipped where they are absent,
+    but a failure in CI (CI=true), where they are always laid out, so a wrong path cannot hide the tests."""
+    if not os.path.isdir(os.path.join(HYMENOPTERA, "val")):
+        message = f"{HYMENOPTERA} not found (hymenoptera_data.zip of the PyTorch transfer-learning tutorial)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return HYMENOPTERA
+
+
 @pytest.fixture(scope="session")
 def fashion():
     """The real Fashion-MNIST source (Debian package); the suite needs it installed."""

@@ -17,8 +17,6 @@ from fmkeras.evaluate.predict import find_images, load_predictor, predict_files,
 from fmkeras.experiment import run_training
 from tests.conftest import tiny_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HYMENOPTERA = os.path.join(os.path.dirname(ROOT), "shared", "data", "hymenoptera")
 
 
 def write_images(directory, fashion, count=6) -> list:
@@ -170,11 +168,9 @@ def test_unknown_preset_lists_the_presets_with_a_classifier_top():
 
 
 @pytest.mark.slow
-def test_preset_puts_the_own_imagenet_class_in_the_top_5_on_real_photos():
+def test_preset_puts_the_own_imagenet_class_in_the_top_5_on_real_photos(hymenoptera):
     """The converted ImageNet weights, end to end: hymenoptera val photos are ants (310) and bees (309)."""
-    val = os.path.join(HYMENOPTERA, "val")
-    if not os.path.isdir(val):
-        pytest.skip(f"{val} not found (the hymenoptera photos live in ../shared/data beside the repository)")
+    val = os.path.join(hymenoptera, "val")
     predictor = load_predictor("preset:efficientnet_lite0")
     assert predictor.class_names[309:311] == ("bee", "ant") and predictor.crop == 0.875
     paths = {"ant": find_images([os.path.join(val, "ants")]), "bee": find_images([os.path.join(val, "bees")])}

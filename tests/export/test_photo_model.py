@@ -21,17 +21,14 @@ from fmkeras.serve import ModelServer
 from fmkeras.serve.client import predict
 from tests.cli.test_cli import run_in_process
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "data", "hymenoptera")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.path.isdir(PHOTOS), reason=f"{PHOTOS} (real photos) is not here")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def photo_run(tmp_path_factory):
+def photo_run(tmp_path_factory, hymenoptera):
     work = tmp_path_factory.mktemp("photos")
     cfg = apply_overrides(load_recipe("efficientnet_lite0_transfer"), {
-        "data.source": f"folder:{PHOTOS}", "run_root": str(work / "runs"), "train.epochs": 2,
+        "data.source": f"folder:{hymenoptera}", "run_root": str(work / "runs"), "train.epochs": 2,
         "finetune.epochs": 0, "train.verbose": 0, "export.base_dir": str(work / "saved_models")})
     return run_training(cfg)
 
@@ -41,11 +38,11 @@ def test_head_on_imagenet_features_already_beats_chance_by_far(photo_run):
     assert photo_run["test"]["accuracy"] >= 0.85, photo_run["test"]["accuracy"]
 
 
-def test_saved_model_takes_photo_bytes_and_rest_equals_in_process(photo_run):
+def test_saved_model_takes_photo_bytes_and_rest_equals_in_process(photo_run, hymenoptera):
     export_dir = photo_run["export"]["path"]
     metadata = json.load(open(os.path.join(export_dir, "fmkeras.json")))
     assert metadata["center_crop"] == 0.875 and metadata["image_shape"] == [224, 224, 3]
-    photos = sorted(glob.glob(os.path.join(PHOTOS, "val", "*", "*.jpg")))[::40]
+    photos = sorted(glob.glob(os.path.join(hymenoptera, "val", "*", "*.jpg")))[::40]
     contents = [open(p, "rb").read() for p in photos]
     sizes = {tuple(tf.image.extract_jpeg_shape(c).numpy()[:2]) for c in contents}
     assert len(sizes) > 1  # photos of different sizes in one request
