@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from fmkeras.config import DataConfig, ExportConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from fmkeras.experiment import MODEL_FILE, run_training  # noqa: E402
-from fmkeras.export.loading import load_keras_model  # noqa: E402
+from fmkeras.model_files.keras_file import load_keras_model  # noqa: E402
 
 VIT = {"patch_size": 7, "dim": 128, "depth": 2, "heads": 4, "mlp_dim": 256}
 

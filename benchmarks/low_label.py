@@ -60,7 +60,7 @@ from fmkeras.config import (AugmentConfig, DataConfig, ExportConfig, FinetuneCon
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.data.labels import per_class_indices  # noqa: E402
 from fmkeras.data.pipeline import train_val_indices  # noqa: E402  (the split build_datasets makes)
-from fmkeras.evaluate.low_label import compare_low_label  # noqa: E402
+from fmkeras.experiment.low_label import compare_low_label  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 from fmkeras.pretrain import run_pretraining  # noqa: E402
 from fmkeras.recipes import load_recipe  # noqa: E402

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from fmkeras.evaluate.predict import find_images, load_predictor, predict_files  # noqa: E402
+from fmkeras.predict.predictors import find_images, load_predictor, predict_files  # noqa: E402
 
 OWN_CLASS = {"ants": "ant", "bees": "bee"}
 TARGET_TOP5 = 0.90

@@ -2,7 +2,7 @@
 
 1. Distillation: a teacher CNN trained on the training images; a small student trained on a
    subset with the same data, epochs and optimizer twice: from scratch (hard labels) and distilled
-   (fmkeras.transfer.distill). Goal: distilled student accuracy > scratch student accuracy.
+   (fmkeras.train.distill). Goal: distilled student accuracy > scratch student accuracy.
 2. Adversarial training: the same CNN trained plainly and with FGSM training (train.adversarial=fgsm);
    FGSM-robust test accuracy at the training epsilon. Goal: FGSM-trained robust accuracy > plain.
 
@@ -24,8 +24,8 @@ import keras  # noqa: E402
 from fmkeras.config import (DataConfig, DistillConfig, ExportConfig, HeadConfig, ModelConfig,  # noqa: E402
                             RunConfig, TrainConfig)
 from fmkeras.data import build_datasets, load_source  # noqa: E402
-from fmkeras.evaluate.distillation import compare_distillation  # noqa: E402
-from fmkeras.evaluate.low_label import set_batchnorm_momentum  # noqa: E402
+from fmkeras.experiment.distillation import compare_distillation  # noqa: E402
+from fmkeras.experiment.low_label import set_batchnorm_momentum  # noqa: E402
 from fmkeras.evaluate.robust import robust_accuracy  # noqa: E402
 from fmkeras.train import fit, seed_everything  # noqa: E402
 from fmkeras.transfer import build_classifier  # noqa: E402

@@ -83,7 +83,7 @@ def tfidf_baseline(texts, labels, train_idx, val_idx, x_test, y_test) -> dict:
 def load_run_model(run_dir: str):
     """The run's saved model (model.keras, raw strings in)."""
     from fmkeras.experiment import MODEL_FILE
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.model_files.keras_file import load_keras_model
     return load_keras_model(os.path.join(run_dir, MODEL_FILE))
 
 

@@ -32,14 +32,14 @@ def tiny_run_config(workdir: str, name: str, seed: int, epochs: int = 1):
 
 
 def _weights(run_dir: str) -> list:
-    from fmkeras.transfer.safe_load import load_keras_model
+    from fmkeras.model_files.safe_load import load_keras_model
     return load_keras_model(os.path.join(run_dir, "model.keras"), compile=False).get_weights()
 
 
 def parity(run_dir: str, export_dir: str, images: np.ndarray) -> dict:
     """Max |Keras - SavedModel| probability difference for pixel and PNG inputs."""
     import tensorflow as tf
-    from fmkeras.transfer.safe_load import load_keras_model
+    from fmkeras.model_files.safe_load import load_keras_model
     model = load_keras_model(os.path.join(run_dir, "model.keras"), compile=False)
     keras_probs = model.predict(images.astype(np.float32), verbose=0)
     loaded = tf.saved_model.load(export_dir)

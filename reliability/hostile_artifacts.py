@@ -120,8 +120,8 @@ def build_artifacts(directory: str) -> dict:
 
 
 def _loaders():
-    from fmkeras.cli.model_io import load_model_for_eval
-    from fmkeras.transfer.safe_load import load_keras_model
+    from fmkeras.experiment.finished_runs import load_model_for_eval
+    from fmkeras.model_files.safe_load import load_keras_model
     from fmkeras.transfer.weights import load_weight_file
     return {
         "load_weight_file": lambda p: load_weight_file(_tiny_model(), p),
@@ -132,7 +132,7 @@ def _loaders():
 
 def run(workdir: str) -> dict:
     """Tries every hostile file with every loader; returns the scoreboard entry."""
-    from fmkeras.transfer.safe_load import UnsafeModelError
+    from fmkeras.model_files.safe_load import UnsafeModelError
     if os.path.isdir(workdir):
         shutil.rmtree(workdir)
     started = time.monotonic()

@@ -31,7 +31,7 @@ def run(workdir: str) -> dict:
     import keras
     from fmkeras.backbones.registry import BackboneSpec, WeightPreset
     from fmkeras.errors import WeightsError
-    from fmkeras.transfer.weight_hashes import write_sha256_sidecar
+    from fmkeras.model_files.weight_hashes import write_sha256_sidecar
     from fmkeras.transfer.weights import build_backbone, load_weight_file
     started = time.monotonic()
     os.makedirs(os.path.join(workdir, "keras_home", "models"), exist_ok=True)

@@ -70,7 +70,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
 def test_model_keras_and_its_sidecar_are_written_atomically(tmp_path, events):
     import keras
 
-    from fmkeras.transfer.weight_hashes import verify_sidecar, write_sha256_sidecar
+    from fmkeras.model_files.weight_hashes import verify_sidecar, write_sha256_sidecar
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     path = str(tmp_path / "model.keras")
     write_with(model.save, path)

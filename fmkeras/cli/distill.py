@@ -32,17 +32,16 @@ def student_model(name: str, cfg):
 def run() -> dict:
     import json
 
-    from fmkeras.cli.model_io import _run_config
-    from fmkeras.evaluate.distillation import compare_distillation
-    from fmkeras.experiment import MODEL_FILE, make_run_dir
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.experiment.distillation import compare_distillation
+    from fmkeras.experiment import MODEL_FILE, make_run_dir, run_config
+    from fmkeras.model_files.keras_file import load_keras_model
     if not FLAGS.teacher or not FLAGS.student:
         raise UserError("distill needs --teacher=RUN_DIR|FILE.keras and --student=BACKBONE|RECIPE")
     cfg = config_from_flags()
     path = FLAGS.teacher
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
         if not (FLAGS.data or FLAGS.config or FLAGS.set):
-            cfg = dataclasses.replace(cfg, data=_run_config(path).data)  # the teacher's data
+            cfg = dataclasses.replace(cfg, data=run_config(path).data)  # the teacher's data
         path = os.path.join(path, MODEL_FILE)
     elif not (path.endswith(".keras") and os.path.isfile(path)):
         raise UserError(f"--teacher={FLAGS.teacher} is not a run directory or a .keras file")

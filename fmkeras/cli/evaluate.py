@@ -17,7 +17,7 @@ HELP = ("test a run dir / .keras / SavedModel: fmkeras evaluate --model=runs/cnn
 
 
 def run() -> dict:
-    from fmkeras.cli.model_io import evaluate, evaluate_ensemble
+    from fmkeras.experiment.finished_runs import evaluate, evaluate_ensemble
     if FLAGS.ensemble:
         data_cfg = config_from_flags().data if (FLAGS.data or FLAGS.config or FLAGS.set) else None
         return evaluate_ensemble([p.strip() for p in FLAGS.ensemble.split(",") if p.strip()], data_cfg,
@@ -26,10 +26,10 @@ def run() -> dict:
         raise UserError("evaluate needs --model=RUN_DIR|FILE.keras|SAVED_MODEL_DIR")
     data_cfg = config_from_flags().data if (FLAGS.data or FLAGS.config or FLAGS.set) else None
     if FLAGS.fgsm_epsilon:
-        from fmkeras.cli.model_io import keras_model_file
+        from fmkeras.experiment.finished_runs import keras_model_file
         keras_model_file(FLAGS.model)  # fail before the clean evaluation, not after it
     report = evaluate(FLAGS.model, data_cfg, tta=FLAGS.tta)
     if FLAGS.fgsm_epsilon:
-        from fmkeras.cli.model_io import robust_evaluate
+        from fmkeras.experiment.finished_runs import robust_evaluate
         report["robust"] = robust_evaluate(FLAGS.model, data_cfg, [float(e) for e in FLAGS.fgsm_epsilon])
     return report

@@ -18,7 +18,7 @@ flags.DEFINE_boolean("trust_model", False, "Let Keras run Python code stored in 
 
 
 def run() -> dict:
-    from fmkeras.cli.model_io import export, export_tflite
+    from fmkeras.experiment.finished_runs import export, export_tflite
     from fmkeras.config import RunConfig, apply_overrides
     if not (FLAGS.run_dir or FLAGS.model):
         raise UserError("export needs --run_dir=RUN_DIR")

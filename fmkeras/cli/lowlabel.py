@@ -17,7 +17,7 @@ def run() -> dict:
     import json
     import os
 
-    from fmkeras.evaluate.low_label import compare_low_label
+    from fmkeras.experiment.low_label import compare_low_label
     cfg = config_from_flags()
     if not cfg.data.labels_per_class:
         raise UserError("lowlabel needs --labels_per_class=K (or --set=data.labels_per_class=K)")

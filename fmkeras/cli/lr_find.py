@@ -18,7 +18,7 @@ flags.DEFINE_string("lr_find_out", None, "lr_find: output directory (default <ru
 
 
 def run() -> dict:
-    from fmkeras.train.lr_find import find_learning_rate
+    from fmkeras.experiment.lr_find import find_learning_rate
     cfg = config_from_flags()
     if FLAGS.lr_find_steps < 10 or not 0 < FLAGS.lr_find_min < FLAGS.lr_find_max:
         raise UserError(f"lr_find needs --lr_find_steps >= 10 and 0 < --lr_find_min < --lr_find_max. Received: "

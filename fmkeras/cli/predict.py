@@ -32,7 +32,7 @@ def _write_atomically(path: str, write):
 
 def run(*paths) -> list:
     from fmkeras.data.image_folder import IMAGE_EXTENSIONS
-    from fmkeras.evaluate.predict import explain_files, find_images, load_predictor, predict_files, write_predictions
+    from fmkeras.predict.predictors import explain_files, find_images, load_predictor, predict_files, write_predictions
     fmt = FLAGS.format or "csv"
     if fmt not in FORMATS:
         raise UserError(f"predict --format must be one of {', '.join(FORMATS)}. Received: --format={fmt}")

@@ -21,12 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from fmkeras.config import DataConfig
-from fmkeras.data.augment import augment_batch, is_identity
+from fmkeras.data.augment import is_identity
 from fmkeras.data.cache_files import claim_cache_prefix
 from fmkeras.data.decode import center_crop, decode_uint8, load_uint8, resize_uint8, to_channels
-from fmkeras.data.mix import mix_batch, uses_mixing
+from fmkeras.data.mix import uses_mixing
 from fmkeras.data.labels import balanced_indices, class_weights, noisy_labels, per_class_indices
 from fmkeras.data.source import Source
+from fmkeras.data.training_batch import training_batch_transform
 from fmkeras.data.stream import StepBatches
 from fmkeras.errors import DataError
 
@@ -134,19 +135,6 @@ def _cache_key(source: Source, x, shape: tuple, split: str, crop=None) -> str:
     else:
         digest.update(np.ascontiguousarray(x).tobytes())
     return f"{split}-{digest.hexdigest()[:16]}"
-
-
-def training_batch_transform(cfg: DataConfig, num_classes: int):
-    """The per-batch training map `((images, labels), int64 seed) -> (float32 images, labels)`:
-    fused augmentation, then MixUp/CutMix (soft labels)."""
-    def transform(batch, seed):
-        images, labels = batch
-        seeds = tf.stack([seed, seed // 7 + 1])
-        images = tf.cast(augment_batch(images, cfg.augment, seeds), tf.float32)  # uint8 in: warped as uint8 taps
-        if uses_mixing(cfg.augment):
-            images, labels = mix_batch(images, labels, cfg.augment, num_classes, seeds + 11)
-        return images, labels
-    return transform
 
 
 def _finish(ds: tf.data.Dataset, cfg: DataConfig, batch_size: int, training: bool, count: int,

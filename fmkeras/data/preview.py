@@ -14,7 +14,8 @@ import os
 import tensorflow as tf
 
 from fmkeras.config import DataConfig
-from fmkeras.data.pipeline import decoded_examples, resolve_image_shape, training_batch_transform
+from fmkeras.data.pipeline import decoded_examples, resolve_image_shape
+from fmkeras.data.training_batch import training_batch_transform
 from fmkeras.data.sources import load_source
 from fmkeras.errors import DataError
 

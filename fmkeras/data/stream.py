@@ -21,6 +21,7 @@ import tensorflow as tf
 from fmkeras.config import DataConfig
 from fmkeras.data.augment import is_identity
 from fmkeras.data.mix import uses_mixing
+from fmkeras.data.training_batch import training_batch_transform
 
 AUTOTUNE = tf.data.AUTOTUNE
 _PASS_SEED_STRIDE = 1_000_003  # keeps (seed, pass) pairs apart for any realistic number of passes
@@ -34,7 +35,7 @@ class StepBatches:
             already cached as the caller wants (the pipeline passes its cached decoded examples).
         count: number of examples in `examples`.
         transform: `((images, labels), int64 seed) -> (float32 images, labels)`, the epoch pipeline's
-            training batch map (pipeline.training_batch_transform); None builds it from `cfg`.
+            training batch map (fmkeras.data.training_batch); None builds it from `cfg`.
         num_classes: needed when `cfg.augment` mixes (MixUp/CutMix produce (B, K) soft labels).
     """
 
@@ -50,7 +51,6 @@ class StepBatches:
         self.batches_per_pass = max(1, math.ceil(count / batch_size))
         self.identity = is_identity(cfg.augment) and not uses_mixing(cfg.augment)
         if transform is None and not self.identity:
-            from fmkeras.data.pipeline import training_batch_transform  # pipeline imports this module
             transform = training_batch_transform(cfg, num_classes)
         self.transform = transform
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmkeras.transfer.adversarial import attack_batch
+from fmkeras.train.adversarial import attack_batch
 
 
 def robust_accuracy(model, dataset, epsilon: float, attack: str = "fgsm", steps: int = 5) -> dict:

@@ -89,7 +89,8 @@ def export_saved_model(model: keras.Model, base_path: str, class_names, image_sh
     tta: "flip" or a number of views adds the `serve_pixels_tta` signature.
     """
     signatures = ["serving_default", "serve_pixels"] + (["serve_pixels_tta"] if tta else [])
-    metadata = {"class_names": list(class_names), "image_shape": list(image_shape), "center_crop": crop,
+    metadata = {"class_names": list(class_names), "modality": "image", "image_shape": list(image_shape),
+                "center_crop": crop,
                 "signatures": signatures, **({"tta": str(tta)} if tta else {}), **(extra_metadata or {})}
 
     def write(tmp_dir):

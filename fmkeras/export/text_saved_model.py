@@ -16,7 +16,7 @@ import os
 import keras
 import tensorflow as tf
 
-from fmkeras.export.saved_model import METADATA_FILE, _outputs
+from fmkeras.export.saved_model import METADATA_FILE, _outputs, file_manifest
 from fmkeras.export.versions import publish_version
 
 
@@ -39,7 +39,8 @@ def export_text_saved_model(model: keras.Model, base_path: str, class_names, ext
 
     def write(tmp_dir):
         build_text_archive(model, class_names).write_out(tmp_dir, verbose=False)
+        files = file_manifest(tmp_dir)  # the server refuses a version whose files differ (half copied)
         with open(os.path.join(tmp_dir, METADATA_FILE), "w") as fh:
-            json.dump(metadata, fh, indent=2)
+            json.dump({**metadata, "files": files}, fh, indent=2)
 
     return publish_version(base_path, write)

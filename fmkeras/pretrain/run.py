@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import AugmentConfig, RunConfig, to_dict
-from fmkeras.data import build_datasets, load_source
+from fmkeras.data import build_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.experiment import make_run_dir
@@ -31,6 +31,7 @@ from fmkeras.train.callbacks import Throughput
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
 from fmkeras.train.trainer import _labels_for_loss
+from fmkeras.tasks import load_image_source
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
 
 log = logging.getLogger("fmkeras")
@@ -47,7 +48,7 @@ def view_pairs(images: tf.data.Dataset, cfg: RunConfig) -> tf.data.Dataset:
 
 def unlabeled_images(cfg: RunConfig):
     """The source's training images (labels dropped), shuffled and batched; returns (dataset, count, shape, name)."""
-    source = load_source(cfg.data)
+    source = load_image_source(cfg, "pretrain")
     data_cfg = dataclasses.replace(cfg.data, validation_split=0.0, augment=AugmentConfig(),
                                    labels_per_class=None, label_noise=0.0)
     data = build_datasets(source, data_cfg, cfg.pretrain.batch_size)
@@ -81,7 +82,7 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
     """A classifier trained on the source's labels; returns (its backbone, report dict). `callbacks` are added to
     fit's (e.g. a wall-time stop)."""
     p = cfg.pretrain
-    source = load_source(cfg.data)
+    source = load_image_source(cfg, "pretrain")
     train_cfg = dataclasses.replace(cfg.train, epochs=p.epochs, batch_size=p.batch_size,
                                     learning_rate=p.learning_rate)
     data = build_datasets(source, cfg.data, p.batch_size)

@@ -160,20 +160,3 @@ def lr_range_test(model: keras.Model, dataset, cfg: TrainConfig = TrainConfig(),
                           min_loss_lr=float(min_loss_lr),
                           stopped_early=stopped)
 
-
-def find_learning_rate(cfg, out_dir: str, steps: int = 200, min_lr: float = 1e-7, max_lr: float = 1.0) -> dict:
-    """`fmkeras lr_find`: builds `cfg`'s data and model, runs the range test, writes JSON + PNG to `out_dir`.
-
-    cfg: a RunConfig (recipe + overrides). Returns the JSON dict plus the written paths.
-    """
-    from fmkeras.data import build_datasets, load_source  # noqa: PLC0415 (train sits right of data/transfer)
-    from fmkeras.train.trainer import _labels_for_loss, seed_everything
-    from fmkeras.transfer import build_classifier
-    seed_everything(cfg.train)
-    source = load_source(cfg.data)
-    data = build_datasets(source, cfg.data, cfg.train.batch_size, deterministic=cfg.train.deterministic)
-    model = build_classifier(cfg.model, data.image_shape, len(data.class_names))
-    train = _labels_for_loss(data.train, len(data.class_names), bool(cfg.train.label_smoothing))
-    result = lr_range_test(model, train, cfg.train, min_lr=min_lr, max_lr=max_lr, steps=steps)
-    paths = result.save(out_dir)
-    return {**result.to_dict(), **paths}

@@ -11,6 +11,7 @@ import keras
 
 from fmkeras.config import TrainConfig
 from fmkeras.train.schedules import OneCycle, one_cycle_momentum
+from fmkeras.backbones.layer_tree import all_layers
 
 
 class _CycledMomentumMixin:
@@ -103,7 +104,7 @@ def apply_l2(model: keras.Model, factor: float) -> int:
     if not factor:
         return 0
     count = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in all_layers(model):
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and getattr(kernel, "trainable", False) and len(kernel.shape) >= 2:
             kernel.regularizer = keras.regularizers.L2(factor)

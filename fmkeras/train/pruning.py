@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from fmkeras.backbones.layer_tree import all_layers
 
 PRUNABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 
 
 def prunable_kernels(model: keras.Model) -> list:
     """The kernels gradual pruning masks: every Conv/Dense layer's `kernel` (biases and BN stay dense)."""
-    return [layer.kernel for layer in model._flatten_layers(include_self=False)
+    return [layer.kernel for layer in all_layers(model)
             if isinstance(layer, PRUNABLE) and getattr(layer, "kernel", None) is not None]
 
 

@@ -141,7 +141,7 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
     trained = model
     if cfg.adversarial != "none":
         # Imported here: fmkeras.transfer imports this module (finetune drives fit).
-        from fmkeras.transfer.adversarial import AdversarialTraining
+        from fmkeras.train.adversarial import AdversarialTraining
         # The wrapper shares `model`'s weights: fitting it trains `model` on clean + adversarial batches.
         model = AdversarialTraining(trained, cfg.adversarial, cfg.adversarial_epsilon, cfg.adversarial_steps)
         compile = True
@@ -203,6 +203,8 @@ def _fit_resumable(model, data, cfg: TrainConfig, store: CheckpointStore, stream
     position = Position(epoch=initial_epoch)
     if resuming:
         # Optimizer slots and metric accumulators exist only after a build; create them to assign into.
+        # Keras 3 has no public call that builds them without training a step; `_symbolic_build` is what
+        # `fit` itself calls first (tested with Keras 3.12-3.15; setup.cfg pins keras<3.16).
         model._symbolic_build(data_batch=_first_batch(stream))
         position = resume.restore(model)
     callback_list = [*callbacks.values(), *extra_callbacks, resume]  # StepCheckpoint must come last

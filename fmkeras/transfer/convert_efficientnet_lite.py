@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmkeras.errors import WeightsError
-from fmkeras.transfer.torch_file import read_state_dict
+from fmkeras.model_files.torch_file import read_state_dict
 
 _BLOCK_PARTS = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "dwconv",
                 "_bn1": "dw_bn", "_project_conv": "project_conv", "_bn2": "project_bn"}

@@ -32,6 +32,7 @@ from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
 from fmkeras.train.trainer import TrainResult, compile_model, fit, has_soft_labels, steps_per_epoch
 from fmkeras.transfer.heads import BACKBONE_LAYER
+from fmkeras.backbones.layer_tree import all_layers
 
 FINETUNE_DIR = "finetune"
 
@@ -76,7 +77,7 @@ def unfreeze_top(model: keras.Model, layers: int = 0, blocks: int = 0, freeze_ba
     for layer in ordered:
         layer.trainable = id(layer) in top_ids
     if freeze_batchnorm:
-        for layer in backbone._flatten_layers(include_self=False):
+        for layer in all_layers(backbone):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     return [layer.name for layer in ordered if layer.trainable]

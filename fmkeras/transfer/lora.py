@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from fmkeras.backbones.layer_tree import leaf_layers
 
 LORA_LAYER_TYPES = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
 
 
-def _leaf_layers(model: keras.Model) -> list:
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if not list(layer._flatten_layers(include_self=False, recursive=False))]
 
 
 def enable_backbone_lora(backbone: keras.Model, rank: int) -> dict:
@@ -30,7 +28,7 @@ def enable_backbone_lora(backbone: keras.Model, rank: int) -> dict:
     if rank < 1:
         raise ValueError(f"`rank` must be >= 1. Received: rank={rank}")
     adapted, frozen = 0, 0
-    for layer in _leaf_layers(backbone):
+    for layer in leaf_layers(backbone):
         if isinstance(layer, LORA_LAYER_TYPES) and layer.built:
             layer.enable_lora(rank)
             for variable in layer.trainable_variables:

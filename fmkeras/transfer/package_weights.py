@@ -16,7 +16,7 @@ import os
 
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import WeightsError
-from fmkeras.transfer.weight_hashes import file_digest, verify_sidecar, write_sha256_sidecar
+from fmkeras.model_files.weight_hashes import file_digest, verify_sidecar, write_sha256_sidecar
 
 log = logging.getLogger("fmkeras")
 

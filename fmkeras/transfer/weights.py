@@ -24,8 +24,8 @@ import keras
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import ConfigError, WeightsError
 from fmkeras.transfer.package_weights import converted_preset_file
-from fmkeras.transfer.safe_load import inspect_model_file, load_keras_model
-from fmkeras.transfer.weight_hashes import check_cached_file, verify_sidecar
+from fmkeras.model_files.safe_load import inspect_model_file, load_keras_model
+from fmkeras.model_files.weight_hashes import check_cached_file, verify_sidecar
 
 log = logging.getLogger("fmkeras")
 WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".keras")

@@ -11,7 +11,7 @@ classifier the way `fmkeras train` trains each ensemble member; `model.ensemble`
 `text.linear_member` apply to the retrained best configuration (fmkeras.tune.retrain), not to trials.
 
 Example:
-    hypermodel = hypermodel_for(cfg, load_source(cfg.data))
+    hypermodel = hypermodel_for(cfg, load_source(cfg.data), task_for_source(cfg.data.source))
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=5)
 """
 from __future__ import annotations
@@ -112,9 +112,9 @@ class TextHyperModel(TrialHyperModel):
         return self.best_epoch(history)
 
 
-def hypermodel_for(cfg: RunConfig, source) -> TrialHyperModel:
-    """The hypermodel of `source`'s task: text classification or (staged) image fine-tuning."""
-    return (TextHyperModel if source.kind == "text" else FinetuneHyperModel)(cfg, source)
+def hypermodel_for(cfg: RunConfig, source, task) -> TrialHyperModel:
+    """The hypermodel of `task` (fmkeras.tasks): text classification or (staged) image fine-tuning."""
+    return {"text": TextHyperModel, "image": FinetuneHyperModel}[task.modality](cfg, source)
 
 
 def objective_direction(name: str) -> str:

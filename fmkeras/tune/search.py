@@ -22,13 +22,11 @@ import logging
 import os
 
 import keras_tuner
-from keras_tuner.src.distribute import utils as dist_utils
 
 from fmkeras.config import RunConfig
-from fmkeras.data import load_source
-from fmkeras.data.text import is_text_source, load_text_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
+from fmkeras.tasks import task_for_source
 from fmkeras.train.strategy import resolve_strategy_name
 from fmkeras.tune.hypermodel import hypermodel_for, objective_direction
 from fmkeras.tune.report import plot_trial_scores, summarize_trials
@@ -77,8 +75,9 @@ def build_tuner(cfg: RunConfig, hypermodel) -> keras_tuner.Tuner:
 
 
 def is_tuning_worker() -> bool:
-    """True in a distributed search's worker processes (they run trials; the chief reports)."""
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+    """True in a distributed search's worker processes (they run trials; the chief reports). The roles come from
+    keras-tuner's documented environment variables: KERASTUNER_ORACLE_IP set, KERASTUNER_TUNER_ID not "chief"."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "chief")
 
 
 def run_search(cfg: RunConfig) -> dict:
@@ -93,8 +92,9 @@ def run_search(cfg: RunConfig) -> dict:
     if resolve_strategy_name(cfg.distribute) != "default":
         log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
                     resolve_strategy_name(cfg.distribute))
-    source = load_text_source(cfg.data, cfg.text) if is_text_source(cfg.data.source) else load_source(cfg.data)
-    tuner = build_tuner(cfg, hypermodel_for(cfg, source))
+    task = task_for_source(cfg.data.source)
+    source = task.load_source(cfg)
+    tuner = build_tuner(cfg, hypermodel_for(cfg, source, task))
     tuner.search(verbose=min(cfg.train.verbose, 1))
     if is_tuning_worker():
         return {"role": "worker", "tuner_id": tuner.tuner_id, "trials_run": tuner.trials_run}

@@ -32,7 +32,7 @@ def test_imagenet_preset_is_converted_once_with_a_sidecar_then_loaded(keras_home
     cached = keras_home / "models" / "efficientnet_lite0_imagenet_notop.weights.h5"
     assert cached.is_file() and (keras_home / "models" / (cached.name + ".sha256")).is_file()
     # The weights are the checkpoint's: the stem kernel is the transposed PyTorch tensor.
-    from fmkeras.transfer.torch_file import read_state_dict
+    from fmkeras.model_files.torch_file import read_state_dict
     state = read_state_dict(package_weights.package_source_file(spec.presets["imagenet"]))
     np.testing.assert_array_equal(model.get_layer("stem_conv").get_weights()[0],
                                   np.transpose(state["_conv_stem.weight"], (2, 3, 1, 0)))

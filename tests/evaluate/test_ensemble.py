@@ -86,5 +86,5 @@ def test_cli_ensemble_of_text_runs_and_a_text_saved_model(tmp_path, capsys):
     # An image model cannot join a text ensemble: the error names it.
     image = run_training(dataclasses.replace(tiny_config(tmp_path / "img"), name="img"))
     with pytest.raises(DataError, match=f"model {image['run_dir']} takes images but the data .*holds texts"):
-        from fmkeras.cli.model_io import evaluate_ensemble
+        from fmkeras.experiment.finished_runs import evaluate_ensemble
         evaluate_ensemble([first["run_dir"], image["run_dir"]], out_dir=str(out))

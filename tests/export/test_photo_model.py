@@ -15,7 +15,7 @@ import tensorflow as tf
 from fmkeras.config import ServeConfig, apply_overrides
 from fmkeras.data.decode import decode_image, prepare_image
 from fmkeras.experiment import run_training
-from fmkeras.export.loading import load_keras_model
+from fmkeras.model_files.keras_file import load_keras_model
 from fmkeras.recipes import load_recipe
 from fmkeras.serve import ModelServer
 from fmkeras.serve.client import predict

@@ -9,7 +9,7 @@ import pytest
 from fmkeras.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
 from fmkeras.errors import ConfigError, DataError
 from fmkeras.experiment import run_training
-from fmkeras.export.loading import load_keras_model
+from fmkeras.model_files.keras_file import load_keras_model
 from fmkeras.export.tflite import convert_tflite, tflite_predict
 from fmkeras.transfer import build_classifier
 from tests.cli.test_cli import run_in_process

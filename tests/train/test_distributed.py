@@ -111,7 +111,8 @@ TEXT_MIRRORED_SCRIPT = textwrap.dedent("""
     from fmkeras.data.text import load_text_source
     from fmkeras.data.text_pipeline import build_text_datasets
     from fmkeras.experiment import MODEL_FILE, run_training
-    from fmkeras.text_experiment import fit_text
+    from fmkeras.experiment.loops import Loop
+    from fmkeras.tasks import TextClassification
     from fmkeras.train.strategy import build_strategy
     from fmkeras.transfer import build_text_classifier
 
@@ -127,7 +128,8 @@ TEXT_MIRRORED_SCRIPT = textwrap.dedent("""
         data = build_text_datasets(load_text_source(data_cfg, text_cfg), data_cfg, train_cfg.batch_size)
         with strategy.scope():
             model = build_text_classifier(model_cfg, text_cfg, data.train_texts, len(data.class_names))
-        return fit_text(model, data, train_cfg, os.path.join(out, tag), strategy).history
+        cfg = RunConfig(data=data_cfg, model=model_cfg, text=text_cfg, train=train_cfg)
+        return TextClassification()._fit_one(model, data, cfg, os.path.join(out, tag), Loop(strategy), None).history
 
     mirrored = build_strategy(DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1")))
     assert build_strategy(DistributeConfig(strategy="mirrored", devices=("CPU:0", "CPU:1"))) is mirrored

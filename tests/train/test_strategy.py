@@ -98,7 +98,8 @@ def test_config_rejects_unknown_strategy_by_field_name():
 @pytest.mark.parametrize("name, why", [("multiworker", "does not run under MultiWorkerMirroredStrategy"),
                                        ("tpu", "string ops do not run on a TPU")])
 def test_text_runs_refuse_strategies_they_cannot_train_under(name, why):
-    from fmkeras.text_experiment import text_strategy
+    from fmkeras.tasks import TextClassification
+    cfg = RunConfig(distribute=DistributeConfig(strategy=name))
     with pytest.raises(ConfigError, match=f"default or mirrored .*{why}.*distribute.strategy='{name}'"):
-        text_strategy(DistributeConfig(strategy=name))
-    assert text_strategy(DistributeConfig(strategy="default")) is tf.distribute.get_strategy()
+        TextClassification().check_strategy(cfg, name)
+    TextClassification().check_strategy(cfg, "default")  # accepted

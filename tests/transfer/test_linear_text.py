@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from fmkeras.config import RunConfig, TextConfig, validate
 from fmkeras.errors import ConfigError
 from fmkeras.transfer.linear_text import LINEAR_VECTORIZER_LAYER, fit_linear_text_classifier
-from fmkeras.transfer.safe_load import load_keras_model
+from fmkeras.model_files.safe_load import load_keras_model
 
 WORDS = [f"w{i}" for i in range(24)]
 

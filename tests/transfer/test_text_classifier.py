@@ -8,7 +8,7 @@ from fmkeras.config import HeadConfig, ModelConfig, RunConfig, TextConfig, apply
 from fmkeras.errors import ConfigError
 from fmkeras.export.text_saved_model import export_text_saved_model
 from fmkeras.transfer import build_text_classifier
-from fmkeras.transfer.safe_load import UnsafeModelError, check_config, load_keras_model
+from fmkeras.model_files.safe_load import UnsafeModelError, check_config, load_keras_model
 from fmkeras.transfer.text_classifier import WIDE_VECTORIZER_LAYER, lower_and_split_punctuation
 
 TINY = {"size": "tiny", "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32}

@@ -7,6 +7,7 @@ import time
 import h5py
 import numpy as np
 import pytest
+# No public Keras API writes the legacy h5 weights layout keras.applications publishes its files in.
 from keras.src.legacy.saving import legacy_h5_format
 
 from fmkeras.backbones import get_backbone
@@ -15,7 +16,7 @@ from fmkeras.config import ModelConfig
 from fmkeras.errors import WeightsError
 from fmkeras.transfer import BACKBONE_LAYER, build_backbone, build_classifier
 from fmkeras.transfer import weights as weights_module
-from fmkeras.transfer.weight_hashes import file_digest
+from fmkeras.model_files.weight_hashes import file_digest
 
 
 def _assert_same(a, b):

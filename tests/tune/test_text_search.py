@@ -16,6 +16,7 @@ from fmkeras.data.text import load_text_source
 from fmkeras.data.text_pipeline import build_text_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.experiment import MODEL_FILE
+from fmkeras.tasks import task_for_source
 from fmkeras.tune import TextHyperModel, hypermodel_for
 from fmkeras.tune.retrain import train_plus_val
 from tests.cli.test_cli import run_in_process
@@ -95,11 +96,12 @@ def _text_config(tmp_path, data: str, **tune) -> RunConfig:
 def test_text_hypermodel_is_chosen_for_text_sources_and_refuses_searching_the_ensemble(tmp_path):
     cfg = _text_config(tmp_path, write_topics_csv(str(tmp_path / "topics.csv"), per_class=20, test_per_class=5))
     source = load_text_source(cfg.data, cfg.text)
-    assert isinstance(hypermodel_for(cfg, source), TextHyperModel)
+    task = task_for_source(cfg.data.source)
+    assert isinstance(hypermodel_for(cfg, source, task), TextHyperModel)
     bad = _text_config(tmp_path, cfg.data.source[len("text:"):],
                        space={"model.ensemble": [1, 3], "train.learning_rate": [3e-3]})
     with pytest.raises(ConfigError, match=r"model.ensemble cannot be searched.*Remove tune.space.model.ensemble"):
-        hypermodel_for(bad, source)
+        hypermodel_for(bad, source, task)
 
 
 def test_text_train_plus_val_is_the_union_of_the_search_splits(tmp_path):

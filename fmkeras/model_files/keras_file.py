@@ -2,7 +2,7 @@
 
 A `.keras` file can carry Python code (a `Lambda` layer's bytecode); Keras runs it only when
 `safe_mode=False`, and safe mode alone has had bypasses. Untrusted files therefore go through
-`fmkeras.transfer.safe_load` (allow-listed classes, no code, no zip bombs) and are checked
+`fmkeras.model_files.safe_load` (allow-listed classes, no code, no zip bombs) and are checked
 against their `.sha256` sidecar when they have one, before Keras parses them. fmkeras passes
 `safe_mode` per call and never calls `keras.config.enable_unsafe_deserialization()`, so trusting
 one file trusts nothing else. SavedModels are loaded with `tf.saved_model.load`, which restores
@@ -15,8 +15,8 @@ import os
 import keras
 
 from fmkeras.errors import DataError
-from fmkeras.transfer.safe_load import UnsafeModelError, check_keras_version, inspect_model_file
-from fmkeras.transfer.weight_hashes import verify_sidecar
+from fmkeras.model_files.safe_load import UnsafeModelError, check_keras_version, inspect_model_file
+from fmkeras.model_files.weight_hashes import verify_sidecar
 
 
 def load_keras_model(path: str, trust: bool = False, compile: bool = True) -> keras.Model:

@@ -1,10 +1,10 @@
-"""fmkeras/transfer/safe_load.py: hostile model files are refused by every loader, the canary never appears."""
+"""fmkeras/model_files/safe_load.py: hostile model files are refused by every loader, the canary never appears."""
 import os
 
 import keras
 import pytest
 
-from fmkeras.transfer.safe_load import UnsafeModelError, inspect_model_file, load_keras_model
+from fmkeras.model_files.safe_load import UnsafeModelError, inspect_model_file, load_keras_model
 from reliability import hostile_artifacts
 from reliability.hostile_artifacts import CANARY, build_artifacts
 from tests.cli.test_cli import run_in_process
@@ -65,7 +65,7 @@ def test_cli_evaluate_refuses_with_one_line_error(artifacts, capsys):
 
 
 def test_keras_without_the_2025_safe_mode_fixes_is_refused():
-    from fmkeras.transfer.safe_load import check_keras_version
+    from fmkeras.model_files.safe_load import check_keras_version
     check_keras_version()  # the installed one (setup.cfg: keras>=3.12)
     check_keras_version("3.12.0")
     with pytest.raises(UnsafeModelError, match=r"Keras 3.11.3 has known safe_mode bypasses .*-12058.*>= 3.12"):
@@ -89,7 +89,7 @@ def test_cli_distill_loads_its_teacher_through_the_safe_loader(artifacts, tmp_pa
     teacher = str(tmp_path / "teacher.keras")
     with open(paths["benign"], "rb") as src, open(teacher, "wb") as dst:
         dst.write(src.read())
-    from fmkeras.transfer.weight_hashes import write_sha256_sidecar
+    from fmkeras.model_files.weight_hashes import write_sha256_sidecar
     write_sha256_sidecar(teacher)
     with open(teacher, "ab") as fh:
         fh.write(b"tampered")

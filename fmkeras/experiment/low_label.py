@@ -22,10 +22,12 @@ import time
 
 import keras
 
+from fmkeras.backbones.layer_tree import all_layers
 from fmkeras.config import HeadConfig, RunConfig
-from fmkeras.data import build_datasets, load_source
+from fmkeras.data import build_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate.report import write_json
+from fmkeras.tasks import load_image_source
 from fmkeras.train import fit, seed_everything
 from fmkeras.train.trainer import _labels_for_loss
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
@@ -40,7 +42,7 @@ LOW_LABEL_BN_MOMENTUM = 0.9
 
 def set_batchnorm_momentum(model, momentum: float) -> int:
     """Sets every BatchNormalization layer's moving-average momentum; returns how many."""
-    layers = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    layers = [l for l in all_layers(model) if isinstance(l, keras.layers.BatchNormalization)]
     for layer in layers:
         layer.momentum = momentum
     return len(layers)
@@ -59,7 +61,7 @@ def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str
     if mode != "scratch" and not weights:
         raise ConfigError(f"low-label mode {mode!r} needs a pretrained backbone file (--weights=PATH.keras)")
     seed_everything(cfg.train)
-    source = source or load_source(cfg.data)
+    source = source or load_image_source(cfg, "lowlabel")
     data = build_datasets(source, cfg.data, cfg.train.batch_size)
     model_cfg = dataclasses.replace(cfg.model, weights=None if mode == "scratch" else weights)
     if mode == "probe":
@@ -88,7 +90,7 @@ def compare_low_label(cfg: RunConfig, weights: str = None, modes=MODES, run_dir:
     """Runs each mode on the same labels and writes `low_label.json` in `run_dir`; returns the report."""
     run_dir = run_dir or os.path.join(cfg.run_root, f"{cfg.name}-low_label")
     os.makedirs(run_dir, exist_ok=True)
-    source = load_source(cfg.data)
+    source = load_image_source(cfg, "lowlabel")
     start = time.perf_counter()
     results = {mode: train_low_label(cfg, mode, weights, run_dir, source)[0] for mode in modes}
     report = {"weights": weights, "labels_per_class": cfg.data.labels_per_class, "results": results,

@@ -15,9 +15,9 @@ import os
 import keras
 
 from fmkeras.config import ModelConfig, RunConfig
-from fmkeras.data import build_datasets, load_source
+from fmkeras.data import build_datasets
 from fmkeras.errors import ConfigError
-from fmkeras.evaluate.low_label import set_batchnorm_momentum
+from fmkeras.experiment.low_label import set_batchnorm_momentum
 from fmkeras.atomic_files import write_with
 from fmkeras.evaluate.report import write_json
 from fmkeras.train import fit, seed_everything
@@ -25,7 +25,8 @@ from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
 from fmkeras.train.trainer import steps_per_epoch
 from fmkeras.transfer import build_classifier
-from fmkeras.transfer.distill import Distiller
+from fmkeras.train.distill import Distiller
+from fmkeras.tasks import load_image_source
 
 STUDENT_FILE = "student.keras"
 
@@ -44,9 +45,9 @@ def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: Mo
     """Trains the student from scratch and by distillation; returns accuracies and parameter counts.
 
     batchnorm_momentum: float. Sets both students' BatchNorm moving-average momentum (short runs need
-        < 0.99, see fmkeras.evaluate.low_label). Defaults to None (Keras' 0.99).
+        < 0.99, see fmkeras.experiment.low_label). Defaults to None (Keras' 0.99).
     """
-    source = load_source(cfg.data)
+    source = load_image_source(cfg, "distill")
     data = build_datasets(source, cfg.data, cfg.train.batch_size)
     if tuple(teacher.input_shape[1:]) != tuple(data.image_shape):
         raise ConfigError(f"teacher expects images of shape {tuple(teacher.input_shape[1:])} but data "

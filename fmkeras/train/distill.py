@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from fmkeras.transfer.adversarial import classification_loss
+from fmkeras.train.adversarial import classification_loss
 
 EPS = 1e-7
 

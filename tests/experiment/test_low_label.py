@@ -1,4 +1,4 @@
-"""fmkeras/evaluate/low_label.py + `fmkeras lowlabel`: k labels per class, probe freezes, fine-tune trains."""
+"""fmkeras/experiment/low_label.py + `fmkeras lowlabel`: k labels per class, probe freezes, fine-tune trains."""
 import dataclasses
 import json
 
@@ -9,7 +9,7 @@ import pytest
 from fmkeras.backbones.cnn import build_cnn
 from fmkeras.config import DataConfig
 from fmkeras.errors import ConfigError
-from fmkeras.evaluate.low_label import train_low_label
+from fmkeras.experiment.low_label import train_low_label
 from fmkeras.transfer import BACKBONE_LAYER
 from tests.cli.test_cli import run_in_process
 from tests.conftest import tiny_config

@@ -1,4 +1,4 @@
-"""fmkeras/evaluate/predict.py: top-k labels for image files from run dirs, .keras files, SavedModels and presets."""
+"""fmkeras/predict/predictors.py: top-k labels for image files from run dirs, .keras files, SavedModels and presets."""
 import io
 import json
 import os
@@ -13,7 +13,7 @@ import tensorflow as tf
 from fmkeras.data.pipeline import decoded_examples
 from fmkeras.data.source import Source
 from fmkeras.errors import DataError
-from fmkeras.evaluate.predict import find_images, load_predictor, predict_files, write_predictions
+from fmkeras.predict.predictors import find_images, load_predictor, predict_files, write_predictions
 from fmkeras.experiment import run_training
 from tests.conftest import tiny_config
 
@@ -66,7 +66,7 @@ def top1(rows) -> list:
 
 
 def test_run_dir_keras_and_saved_model_agree_with_model_predict(tmp_path, tiny_run, fashion):
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.model_files.keras_file import load_keras_model
     run_dir, names = tiny_run["run_dir"], tiny_run["class_names"]
     paths = write_images(tmp_path / "images", fashion)
     model = load_keras_model(os.path.join(run_dir, "model.keras"))
@@ -89,7 +89,7 @@ def test_run_dir_keras_and_saved_model_agree_with_model_predict(tmp_path, tiny_r
 
 
 def test_run_center_crop_is_applied(tmp_path, tiny_run, fashion):
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.model_files.keras_file import load_keras_model
     run_dir = str(tmp_path / "run")
     shutil.copytree(tiny_run["run_dir"], run_dir)
     with open(os.path.join(run_dir, "config.json")) as fh:

@@ -89,7 +89,7 @@ def _keras_predictor(name: str, model, class_names, crop, max_pixels: int) -> Pr
 
 def _run_dir_predictor(run_dir: str, trust: bool, model_file: str = None) -> Predictor:
     from fmkeras.config import RunConfig, from_dict
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.model_files.keras_file import load_keras_model
     files = {name: os.path.join(run_dir, name) for name in ("config.json", "metrics.json", "model.keras")}
     files["model.keras"] = model_file or files["model.keras"]
     missing = [name for name, path in files.items() if not os.path.isfile(path)]
@@ -146,7 +146,7 @@ def load_predictor(ref: str, trust: bool = False) -> Predictor:
     Args:
         trust: bool. Let Keras run Python code stored in a .keras file; only for files you trust. Defaults to False.
     """
-    from fmkeras.export.loading import load_keras_model
+    from fmkeras.model_files.keras_file import load_keras_model
     if ref.startswith(PRESET_PREFIX):
         return _preset_predictor(ref[len(PRESET_PREFIX):])
     if os.path.isdir(ref) and os.path.isfile(os.path.join(ref, "model.keras")):

@@ -1,4 +1,4 @@
-"""fmkeras/transfer/weight_hashes.py: tampered weight files are refused, with no network call."""
+"""fmkeras/model_files/weight_hashes.py: tampered weight files are refused, with no network call."""
 import socket
 import urllib.request
 
@@ -7,7 +7,7 @@ import pytest
 
 from fmkeras.backbones.registry import BackboneSpec, WeightPreset
 from fmkeras.errors import WeightsError
-from fmkeras.transfer.weight_hashes import file_digest, guard_keras_cache, write_sha256_sidecar
+from fmkeras.model_files.weight_hashes import file_digest, write_sha256_sidecar
 from fmkeras.transfer.weights import build_backbone, load_weight_file
 
 
@@ -53,12 +53,3 @@ def test_tampered_keras_applications_cache_file_is_refused_offline(tmp_path, mon
         build_backbone(spec, (32, 32, 3), weights="imagenet")
 
 
-def test_genuine_cache_file_passes_without_network(tmp_path, no_network):
-    from keras.src.utils import file_utils
-    (tmp_path / "models").mkdir()
-    path = tmp_path / "models" / "w.h5"
-    path.write_bytes(b"weights")
-    with guard_keras_cache():
-        got = file_utils.get_file("w.h5", "https://example.invalid/w.h5", cache_subdir="models",
-                                  cache_dir=str(tmp_path), file_hash=file_digest(str(path)))
-    assert got == str(path)

@@ -3,21 +3,18 @@
 Two sources of a known hash:
 - a `.sha256` sidecar beside a weight file fmkeras wrote (`write_sha256_sidecar`; `fmkeras train`
   writes one for `model.keras` and the best weights), checked by `verify_sidecar`;
-- the hash keras.applications passes to `get_file` for its preset files. Keras, on a hash
-  mismatch in its cache, prints a note and re-downloads; `guard_keras_cache` makes a tampered
-  cached file an error instead, before any network call.
+- the hash a backbone preset declares for its file (fmkeras.backbones), checked by `check_cached_file`
+  before fmkeras.transfer.weights loads a cached preset file: a tampered file is an error, never
+  re-downloaded over or loaded.
 
 Example:
-    with guard_keras_cache():
-        backbone = keras.applications.MobileNetV3Small(weights="imagenet", ...)
+    check_cached_file(path, preset.file_hash)
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import urllib.parse
 
 from fmkeras.atomic_files import write_bytes
 from fmkeras.errors import WeightsError
@@ -66,34 +63,3 @@ def check_cached_file(path: str, file_hash: str):
         raise WeightsError(f"cached weights {path} are tampered or corrupt: {algorithm} {actual} != known "
                            f"{file_hash}; refusing to load them (and not re-downloading over them). Delete "
                            f"the file to download it again, or place the genuine file there")
-
-
-def _cache_path(fname, origin, cache_subdir, cache_dir) -> str:
-    from keras.src.backend import config  # where get_file itself reads the cache location
-    base = os.path.expanduser(cache_dir or config.keras_home())
-    name = fname or os.path.basename(urllib.parse.urlsplit(origin or "").path)
-    return os.path.join(base, cache_subdir, str(name))
-
-
-@contextlib.contextmanager
-def guard_keras_cache():
-    """While active, Keras' get_file refuses cached files whose hash does not match the known one."""
-    from keras.src.utils import file_utils
-    original = file_utils.get_file
-
-    def guarded(fname=None, origin=None, *args, file_hash=None, md5_hash=None, cache_subdir="datasets",
-                cache_dir=None, extract=False, untar=False, **kwargs):
-        known = file_hash or md5_hash
-        if not (extract or untar):
-            path = _cache_path(fname, origin, cache_subdir, cache_dir)
-            check_cached_file(path, known)
-            if os.path.exists(path) and not known:
-                log.warning("cached weights %s have no known hash; loading them unverified", path)
-        return original(fname, origin, *args, file_hash=file_hash, md5_hash=md5_hash, cache_subdir=cache_subdir,
-                        cache_dir=cache_dir, extract=extract, untar=untar, **kwargs)
-
-    file_utils.get_file = guarded
-    try:
-        yield
-    finally:
-        file_utils.get_file = original

@@ -1,4 +1,4 @@
-"""fmkeras/transfer/distill.py + `fmkeras distill`: loss by hand, teacher frozen, report written."""
+"""fmkeras/train/distill.py + `fmkeras distill`: loss by hand, teacher frozen, report written."""
 import json
 
 import keras
@@ -7,7 +7,7 @@ import pytest
 
 from fmkeras.config import ModelConfig
 from fmkeras.transfer import build_classifier
-from fmkeras.transfer.distill import Distiller, distillation_loss
+from fmkeras.train.distill import Distiller, distillation_loss
 from tests.cli.test_cli import run_in_process
 
 

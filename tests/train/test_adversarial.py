@@ -1,4 +1,4 @@
-"""fmkeras/transfer/adversarial.py + evaluate/robust.py: FGSM/PGD perturbations and adversarial training."""
+"""fmkeras/train/adversarial.py + evaluate/robust.py: FGSM/PGD perturbations and adversarial training."""
 import dataclasses
 
 import keras
@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 
 from fmkeras.data import build_datasets, load_source
-from fmkeras.evaluate.low_label import set_batchnorm_momentum
+from fmkeras.experiment.low_label import set_batchnorm_momentum
 from fmkeras.evaluate.robust import robust_accuracy
 from fmkeras.train import fit, seed_everything
 from fmkeras.transfer import build_classifier
-from fmkeras.transfer.adversarial import fgsm, pgd
+from fmkeras.train.adversarial import fgsm, pgd
 from tests.conftest import tiny_config
 
 

@@ -1,4 +1,4 @@
-"""fmkeras/transfer/torch_file.py: legacy PyTorch checkpoints read without torch, hostile ones refused."""
+"""fmkeras/model_files/torch_file.py: legacy PyTorch checkpoints read without torch, hostile ones refused."""
 import io
 import os
 import pickle
@@ -9,7 +9,7 @@ import pytest
 from fmkeras.errors import WeightsError
 from fmkeras.transfer.package_weights import package_source_file
 from fmkeras.backbones import get_backbone
-from fmkeras.transfer.torch_file import MAGIC_NUMBER, PROTOCOL_VERSION, UnsafeCheckpointError, read_state_dict
+from fmkeras.model_files.torch_file import MAGIC_NUMBER, PROTOCOL_VERSION, UnsafeCheckpointError, read_state_dict
 
 HEADER = b"".join(pickle.dumps(x, protocol=2) for x in (
     MAGIC_NUMBER, PROTOCOL_VERSION, {"protocol_version": 1001, "little_endian": True, "type_sizes": {}}))

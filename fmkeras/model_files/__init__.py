@@ -1,0 +1,1 @@
+"""Model files: weight and model files read safely (hash sidecars, inspected .keras archives, legacy torch files)."""

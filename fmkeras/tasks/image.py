@@ -1,0 +1,82 @@
+"""Image classification: pixels in, one class out.
+
+The task owns what is particular to images: loading an image source (`fashion_mnist`, `idx:`, `tfds:`,
+`folder:`, `npz:`), the tf.data pipeline with its fused augmentation, the classifier (backbone + head),
+the evaluation (confusion matrix, misclassified images, Grad-CAM) and the SavedModel signatures
+(`serving_default` takes encoded image bytes, `serve_pixels` uint8 arrays).
+
+Example:
+    task = ImageClassification()
+    source = task.load_source(cfg)
+    data = task.build_datasets(source, cfg)
+    model = task.build_model(cfg, data)
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from fmkeras.backbones import get_backbone
+from fmkeras.config import RunConfig
+from fmkeras.data import build_datasets, load_source
+from fmkeras.evaluate import evaluate_predictions
+from fmkeras.export import export_saved_model
+from fmkeras.transfer import build_classifier
+
+log = logging.getLogger("fmkeras")
+
+
+class ImageClassification:
+    """The image-classification task (see the module docstring)."""
+    modality = "image"
+    # `fmkeras` commands that only exist for images; the text task refuses them by name.
+    commands = ("train", "tune", "evaluate", "export", "pretrain", "lowlabel", "distill", "lr_find",
+                "evaluate --fgsm_epsilon", "export --format=tflite")
+    instead = {}
+
+    def load_source(self, cfg: RunConfig):
+        return load_source(cfg.data)
+
+    def prepare(self, cfg: RunConfig, source) -> RunConfig:
+        """`cfg` with `data.image_size` set when the images differ in size (before config.json is written,
+        so exports and evaluations rebuild the same data)."""
+        if cfg.data.image_size or source.image_shape is not None:
+            return cfg
+        size = tuple(cfg.model.input_size or get_backbone(cfg.model.backbone).default_input_size)
+        log.info("%s: images differ in size; resizing them to %s (model.input_size or the backbone's default; "
+                 "set data.image_size to change it)", source.name, size)
+        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, image_size=size))
+
+    def build_datasets(self, source, cfg: RunConfig, batch_size: int = None, deterministic: bool = None):
+        deterministic = cfg.train.deterministic if deterministic is None else deterministic
+        return build_datasets(source, cfg.data, batch_size or cfg.train.batch_size, deterministic=deterministic)
+
+    def build_model(self, cfg: RunConfig, data):
+        return build_classifier(cfg.model, data.image_shape, len(data.class_names))
+
+    def check_strategy(self, cfg: RunConfig, strategy_name: str):
+        """Images train under every strategy (each loop refuses the settings it cannot honour)."""
+
+    def fit(self, model, data, cfg: RunConfig, run_dir: str, loop, total_epochs: int = None):
+        """Trains `model` with `loop` (fmkeras.experiment.loops). Returns (model, TrainResult, None)."""
+        return model, loop(model, data, cfg, run_dir, total_epochs=total_epochs), None
+
+    def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None) -> dict:
+        """Accuracy, per-class report and plots of `predict` on `dataset` (Grad-CAM when `model` is given)."""
+        return evaluate_predictions(predict, dataset, class_names, out_dir, prefix=prefix, gradcam_model=model)
+
+    def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict) -> tuple:
+        """Next SavedModel version under `base_path`: (version, path)."""
+        return export_saved_model(model, base_path, class_names, data_shape, extra_metadata=metadata,
+                                  crop=cfg.data.center_crop, tta=cfg.export.tta)
+
+    def report_fields(self, data, model, extra) -> dict:
+        """What metrics.json says that only this task knows."""
+        return {"image_shape": list(data.image_shape), "vocabulary_size": None, "ensemble": None}
+
+    def input_shape(self, data):
+        return data.image_shape
+
+    def prepare_retrain(self, cfg: RunConfig, source) -> RunConfig:
+        return cfg
+
