@@ -56,7 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from fmkeras.config import apply_overrides  # noqa: E402
 from fmkeras.config import (AugmentConfig, DataConfig, ExportConfig, FinetuneConfig, HeadConfig,  # noqa: E402
-                            ModelConfig, PretrainConfig, RunConfig, TrainConfig)
+                            ModelConfig, PretrainConfig, PretrainRunConfig, RunConfig, TrainConfig)
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.data.labels import per_class_indices  # noqa: E402
 from fmkeras.data.pipeline import train_val_indices  # noqa: E402  (the split build_datasets makes)
@@ -100,7 +100,7 @@ def configs(args, run_root: str) -> tuple:
     """(pretraining config, low-label config) sharing the model."""
     model = ModelConfig(backbone="cnn", backbone_options={"filters": args.filters},
                         head=HeadConfig(pooling=args.pooling))
-    pretrain = RunConfig(
+    pretrain = PretrainRunConfig(
         name="simclr", run_root=run_root, model=model,
         data=DataConfig(validation_split=0.0, limit_train=args.limit_train, limit_test=args.limit_test),
         train=TrainConfig(optimizer="adam", schedule="cosine", warmup_steps=100, verbose=0, seed=args.seed),
@@ -136,7 +136,8 @@ def oracle_source(low: RunConfig, path: str) -> int:
     return len(others)
 
 
-def oracle_ceiling(args, pretrain: RunConfig, low: RunConfig, run_root: str, epochs: int, seconds: float) -> dict:
+def oracle_ceiling(args, pretrain: PretrainRunConfig, low: RunConfig, run_root: str, epochs: int,
+                   seconds: float) -> dict:
     """Supervised pretraining of the same backbone on the other labelled training images (at most `epochs`,
     stopped before `seconds`), then probe + fine-tune on the low-label set. An upper bound, not an SSL result."""
     path = os.path.join(run_root, "oracle_source.npz")

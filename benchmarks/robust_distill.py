@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from fmkeras.config import (DataConfig, DistillConfig, ExportConfig, HeadConfig, ModelConfig,  # noqa: E402
-                            RunConfig, TrainConfig)
+from fmkeras.config import (DataConfig, DistillConfig, DistillRunConfig, ExportConfig, HeadConfig,  # noqa: E402
+                            ModelConfig, TrainConfig)
 from fmkeras.data import build_datasets, load_source  # noqa: E402
 from fmkeras.experiment.distillation import compare_distillation  # noqa: E402
 from fmkeras.experiment.low_label import set_batchnorm_momentum  # noqa: E402
@@ -56,11 +56,12 @@ def distillation(source, args, root: str) -> dict:
     start = time.perf_counter()
     teacher = train_teacher(source, args.teacher_images, args.teacher_epochs, os.path.join(root, "teacher"))
     teacher_seconds = time.perf_counter() - start
-    cfg = RunConfig(name="distill", run_root=root,
-                    data=DataConfig(limit_train=args.student_images, validation_split=0.1),
-                    train=TrainConfig(epochs=args.student_epochs, batch_size=64, learning_rate=3e-3,
-                                      schedule="cosine", verbose=0),
-                    distill=DistillConfig(temperature=args.temperature, alpha=args.alpha), export=ExportConfig(enabled=False))
+    cfg = DistillRunConfig(name="distill", run_root=root,
+                           data=DataConfig(limit_train=args.student_images, validation_split=0.1),
+                           train=TrainConfig(epochs=args.student_epochs, batch_size=64, learning_rate=3e-3,
+                                             schedule="cosine", verbose=0),
+                           distill=DistillConfig(temperature=args.temperature, alpha=args.alpha),
+                           export=ExportConfig(enabled=False))
     report = compare_distillation(cfg, teacher, STUDENT, os.path.join(root, "distill"), BN_MOMENTUM)
     report["teacher"]["train_seconds"] = round(teacher_seconds, 1)
     report["teacher"]["train_images"] = args.teacher_images

@@ -5,8 +5,8 @@ a .keras with a Lambda layer (marshalled bytecode that touches a canary file), a
 that imports `os.system`, the `keras.config.enable_unsafe_deserialization` gadget, a legacy
 .h5 with a Lambda, a .keras with a path-traversal member and one with a zip-bomb member, and a
 config.json nested 100k deep. Each goes through `transfer.weights.load_weight_file`
-(`--weights=`), `cli.model_io.load_model_for_eval` (`fmkeras evaluate --model=`) and
-`transfer.safe_load.load_keras_model`; every one must raise UnsafeModelError.
+(`--weights=`), `experiment.finished_runs.load_model_for_eval` (`fmkeras evaluate --model=`) and
+`model_files.keras_file.load_keras_model`; every one must raise UnsafeModelError.
 """
 from __future__ import annotations
 

@@ -32,12 +32,13 @@ def student_model(name: str, cfg):
 def run() -> dict:
     import json
 
+    from fmkeras.config import DistillRunConfig
     from fmkeras.experiment.distillation import compare_distillation
     from fmkeras.experiment import MODEL_FILE, make_run_dir, run_config
     from fmkeras.model_files.keras_file import load_keras_model
     if not FLAGS.teacher or not FLAGS.student:
         raise UserError("distill needs --teacher=RUN_DIR|FILE.keras and --student=BACKBONE|RECIPE")
-    cfg = config_from_flags()
+    cfg = config_from_flags(DistillRunConfig)
     path = FLAGS.teacher
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
         if not (FLAGS.data or FLAGS.config or FLAGS.set):

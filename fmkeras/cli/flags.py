@@ -44,8 +44,9 @@ FIELD_FLAGS = {
 }
 
 
-def config_from_flags():
-    """The run's RunConfig from --recipe, --config, --set and the field flags."""
+def config_from_flags(cls=None):
+    """The command's config (`cls`, default RunConfig) from --recipe, --config, --set and the field flags."""
     from fmkeras.cli.resolve import resolve_config
+    from fmkeras.config import RunConfig
     fields = {field: getattr(FLAGS, flag) for flag, field in FIELD_FLAGS.items()}
-    return resolve_config(FLAGS.recipe, FLAGS.config, FLAGS.set, fields)
+    return resolve_config(FLAGS.recipe, FLAGS.config, FLAGS.set, fields, cls=cls or RunConfig)

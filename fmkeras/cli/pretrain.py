@@ -16,11 +16,11 @@ HELP = ("pretrain a backbone on a source (SimCLR, labels ignored; or supervised)
 
 
 def run() -> dict:
-    from fmkeras.config import apply_overrides
+    from fmkeras.config import PretrainRunConfig, apply_overrides
     from fmkeras.pretrain import run_pretraining
     overrides = {"pretrain.method": FLAGS.pretrain_method, "pretrain.epochs": FLAGS.pretrain_epochs,
                  "pretrain.output": FLAGS.pretrain_output}
-    cfg = apply_overrides(config_from_flags(), {k: v for k, v in overrides.items() if v is not None})
+    cfg = apply_overrides(config_from_flags(PretrainRunConfig), {k: v for k, v in overrides.items() if v is not None})
     report = run_pretraining(cfg)
     history = report["history"]
     print(f"run directory: {report['run_dir']}")

@@ -51,10 +51,10 @@ def _int(text: str, flag: str) -> int:
 
 
 def serve_config():
-    """The ServeConfig from --config/--set (section `serve`) and the serve flags."""
-    from fmkeras.cli.flags import config_from_flags
-    from fmkeras.config import apply_overrides
-    cfg = config_from_flags()
+    """The ServeConfig from --config/--set (section `serve`; a run's sections in the file are left out) and
+    the serve flags. Settings of other commands (`--set train.epochs=3`) are refused by name."""
+    from fmkeras.cli.resolve import resolve_config
+    from fmkeras.config import ServeCommandConfig
     overrides = {f"serve.{name}": getattr(FLAGS, name) for name in SERVE_FLAGS if getattr(FLAGS, name) is not None}
     if FLAGS.versions is not None:
         overrides["serve.versions"] = [_int(v, "versions") for v in FLAGS.versions]
@@ -65,7 +65,7 @@ def serve_config():
         overrides["serve.version_labels"] = {k: _int(v, "version_labels") for k, v in items}
     if FLAGS.allowed_hosts is not None:
         overrides["serve.allowed_hosts"] = list(FLAGS.allowed_hosts)
-    return apply_overrides(cfg, overrides).serve
+    return resolve_config(FLAGS.recipe, FLAGS.config, FLAGS.set, overrides, cls=ServeCommandConfig).serve
 
 
 def run() -> None:

@@ -8,8 +8,9 @@ HELP = ("search hyperparameters declared in tune.space (rerun to resume): "
 
 
 def run() -> dict:
+    from fmkeras.config import TuneRunConfig
     from fmkeras.tune import run_search
-    summary = run_search(config_from_flags())
+    summary = run_search(config_from_flags(TuneRunConfig))
     if summary.get("role") == "worker":
         print(f"tuning worker {summary['tuner_id']} ran trials: {', '.join(summary['trials_run']) or 'none'}")
         return summary

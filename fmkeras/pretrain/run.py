@@ -4,7 +4,7 @@ Run directory: config.json, backbone.keras + backbone.json (unless `pretrain.out
 elsewhere), history.csv, metrics.json (loss per epoch, timings, images seen).
 
 Example:
-    report = run_pretraining(apply_overrides(load_recipe("cnn_fashion"), {"pretrain.epochs": 3}))
+    report = run_pretraining(apply_overrides(load_recipe("cnn_fashion", PretrainRunConfig), {"pretrain.epochs": 3}))
     # then: fmkeras train --weights=<report["backbone_path"]> (same model.backbone / backbone_options)
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 import keras
 import tensorflow as tf
 
-from fmkeras.config import AugmentConfig, RunConfig, to_dict
+from fmkeras.config import AugmentConfig, PretrainRunConfig, to_dict, validate
 from fmkeras.data import build_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
@@ -38,7 +38,7 @@ log = logging.getLogger("fmkeras")
 BACKBONE_FILE = "backbone.keras"
 
 
-def view_pairs(images: tf.data.Dataset, cfg: RunConfig) -> tf.data.Dataset:
+def view_pairs(images: tf.data.Dataset, cfg: PretrainRunConfig) -> tf.data.Dataset:
     """Batches of images -> batches of (view1, view2), reproducible from `data.seed`, new views each epoch."""
     seeds = tf.data.Dataset.random(seed=cfg.data.seed, rerandomize_each_iteration=True)
     return tf.data.Dataset.zip((images, seeds)).map(
@@ -46,7 +46,7 @@ def view_pairs(images: tf.data.Dataset, cfg: RunConfig) -> tf.data.Dataset:
         num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def unlabeled_images(cfg: RunConfig):
+def unlabeled_images(cfg: PretrainRunConfig):
     """The source's training images (labels dropped), shuffled and batched; returns (dataset, count, shape, name)."""
     source = load_image_source(cfg, "pretrain")
     data_cfg = dataclasses.replace(cfg.data, validation_split=0.0, augment=AugmentConfig(),
@@ -56,7 +56,7 @@ def unlabeled_images(cfg: RunConfig):
     return images, data.num_train, data.image_shape, source.name
 
 
-def pretrain_simclr(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
+def pretrain_simclr(cfg: PretrainRunConfig, run_dir: str, callbacks=()) -> tuple:
     """Contrastive pretraining; returns (backbone, report dict). `callbacks` are added to fit's."""
     p = cfg.pretrain
     images, count, image_shape, source_name = unlabeled_images(cfg)
@@ -78,7 +78,7 @@ def pretrain_simclr(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
     return encoder.get_layer(BACKBONE_LAYER), report
 
 
-def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
+def pretrain_supervised(cfg: PretrainRunConfig, run_dir: str, callbacks=()) -> tuple:
     """A classifier trained on the source's labels; returns (its backbone, report dict). `callbacks` are added to
     fit's (e.g. a wall-time stop)."""
     p = cfg.pretrain
@@ -97,12 +97,12 @@ def pretrain_supervised(cfg: RunConfig, run_dir: str, callbacks=()) -> tuple:
     return model.get_layer(BACKBONE_LAYER), report
 
 
-def run_pretraining(cfg: RunConfig, callbacks=()) -> dict:
+def run_pretraining(cfg: PretrainRunConfig, callbacks=()) -> dict:
     """Pretrains `cfg.model`'s backbone by `cfg.pretrain.method`; saves it and returns the report."""
-    if cfg.pretrain.method == "simclr" and cfg.train.precision != "float32":
-        # The projection head and NT-Xent loss would run in the mixed compute dtype, not float32.
-        raise ConfigError(f"`train.precision` must be float32 for pretrain.method=simclr. "
-                          f"Received: train.precision={cfg.train.precision!r}")
+    if not isinstance(cfg, PretrainRunConfig):
+        raise ConfigError(f"run_pretraining needs a PretrainRunConfig (a RunConfig with a `pretrain` section). "
+                          f"Received: {type(cfg).__name__}")
+    validate(cfg)
     seed_everything(cfg.train)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))

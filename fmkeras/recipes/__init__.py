@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from fmkeras.config import RunConfig, from_dict, load_config_file, validate
+from fmkeras.config import from_dict, load_config_file, run_config_class, validate
 from fmkeras.errors import ConfigError
 
 RECIPE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -25,8 +25,13 @@ def recipe_path(name: str) -> str:
     return path
 
 
-def load_recipe(name: str) -> RunConfig:
-    """The validated RunConfig of recipe `name` (its `name` field defaults to the recipe's)."""
+def load_recipe(name: str, cls=None):
+    """The validated config of recipe `name` (its `name` field defaults to the recipe's).
+
+    Recipes are shared by the commands: `cls` (RunConfig, TuneRunConfig, ...) keeps the sections it has and
+    leaves out those of other commands. By default it is the run config the recipe's sections belong to:
+    `cnn_fashion_tune` (which has `tune:`) loads as a TuneRunConfig, `cnn_fashion` as a RunConfig.
+    """
     values = load_config_file(recipe_path(name))
     values.setdefault("name", name)
-    return validate(from_dict(RunConfig, values))
+    return validate(from_dict(cls or run_config_class(set(values), f"recipe {name!r}"), values))

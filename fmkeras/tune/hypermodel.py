@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import keras_tuner
 
-from fmkeras.config import RunConfig
+from fmkeras.config import TuneRunConfig
 from fmkeras.data import build_datasets
 from fmkeras.data.pipeline import resolve_image_shape
 from fmkeras.data.text_pipeline import build_text_datasets
@@ -33,7 +33,7 @@ class TrialHyperModel(keras_tuner.HyperModel):
     """What every fmkeras hypermodel shares: `base` with the trial's `tune.space` values applied, and
     the best epoch's metrics as the trial's result."""
 
-    def __init__(self, base: RunConfig, source, name: str):
+    def __init__(self, base: TuneRunConfig, source, name: str):
         super().__init__(name=name, tunable=True)
         self.base = base
         self.source = source
@@ -41,7 +41,7 @@ class TrialHyperModel(keras_tuner.HyperModel):
     def declare_hyperparameters(self, hp):
         declare_space(hp, self.base.tune.space)
 
-    def config(self, hp) -> RunConfig:
+    def config(self, hp) -> TuneRunConfig:
         """The RunConfig this trial trains."""
         declare_space(hp, self.base.tune.space)
         return trial_config(self.base, hp.values)
@@ -60,7 +60,7 @@ class TrialHyperModel(keras_tuner.HyperModel):
 class FinetuneHyperModel(TrialHyperModel):
     """Builds and fine-tunes one trial's image classifier from `base` with the trial's `tune.space` values."""
 
-    def __init__(self, base: RunConfig, source):
+    def __init__(self, base: TuneRunConfig, source):
         super().__init__(base, source, name="finetune")
         self.image_shape = resolve_image_shape(source, base.data)
 
@@ -87,7 +87,7 @@ class TextHyperModel(TrialHyperModel):
     """A trial of a text search: one text classifier (its vocabulary adapted to the trial's training
     texts) trained `train.epochs` epochs (or Hyperband's budget) by the same trainer as `fmkeras train`."""
 
-    def __init__(self, base: RunConfig, source):
+    def __init__(self, base: TuneRunConfig, source):
         searched = sorted(set(ENSEMBLE_SETTINGS) & set(base.tune.space))
         if searched:
             raise ConfigError(f"tune.space: {', '.join(searched)} cannot be searched: each trial trains one text "
@@ -95,7 +95,7 @@ class TextHyperModel(TrialHyperModel):
                               f"text.linear_member. Remove {', '.join(f'tune.space.{k}' for k in searched)}")
         super().__init__(base, source, name="text")
 
-    def _data(self, cfg: RunConfig):
+    def _data(self, cfg: TuneRunConfig):
         return build_text_datasets(self.source, cfg.data, cfg.train.batch_size)
 
     def build(self, hp):
@@ -112,7 +112,7 @@ class TextHyperModel(TrialHyperModel):
         return self.best_epoch(history)
 
 
-def hypermodel_for(cfg: RunConfig, source, task) -> TrialHyperModel:
+def hypermodel_for(cfg: TuneRunConfig, source, task) -> TrialHyperModel:
     """The hypermodel of `task` (fmkeras.tasks): text classification or (staged) image fine-tuning."""
     return {"text": TextHyperModel, "image": FinetuneHyperModel}[task.modality](cfg, source)
 

@@ -6,11 +6,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fmkeras.config import RunConfig  # noqa: E402
+from fmkeras.config import TuneRunConfig  # noqa: E402
 from fmkeras.tune.hypermodel import objective_direction  # noqa: E402
 
 
-def summarize_trials(oracle, cfg: RunConfig) -> dict:
+def summarize_trials(oracle, cfg: TuneRunConfig) -> dict:
     """Every trial (in start order) with status, score and values, plus the best completed one."""
     trials = []
     for trial_id in sorted(oracle.trials):

@@ -13,7 +13,7 @@ tuner0, tuner1, ...) asks it for trials and runs them; all share `tune.directory
 summary and retrains the best trial once every worker is done.
 
 Example:
-    summary = run_search(load_config("tune.yaml"))
+    summary = run_search(load_config("tune.yaml"))   # a TuneRunConfig: the file has a `tune:` section
     print(summary["best"]["score"], summary["best"]["values"])
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 
 import keras_tuner
 
-from fmkeras.config import RunConfig
+from fmkeras.config import TuneRunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.tasks import task_for_source
@@ -55,11 +55,11 @@ class _TrialRecorder:
         self.trials_run.append(trial.trial_id)
 
 
-def project_dir(cfg: RunConfig) -> str:
+def project_dir(cfg: TuneRunConfig) -> str:
     return os.path.join(cfg.tune.directory, cfg.tune.project_name or cfg.name)
 
 
-def build_tuner(cfg: RunConfig, hypermodel) -> keras_tuner.Tuner:
+def build_tuner(cfg: TuneRunConfig, hypermodel) -> keras_tuner.Tuner:
     """The `tune.algorithm` tuner writing to project_dir(cfg), resuming what is there unless overwrite."""
     t = cfg.tune
     base = ALGORITHMS[t.algorithm]
@@ -80,8 +80,11 @@ def is_tuning_worker() -> bool:
     return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "chief")
 
 
-def run_search(cfg: RunConfig) -> dict:
+def run_search(cfg: TuneRunConfig) -> dict:
     """Runs (or resumes) the search of `cfg`; on the chief/single process also summarizes and retrains."""
+    if not isinstance(cfg, TuneRunConfig):
+        raise ConfigError(f"run_search needs a TuneRunConfig (a RunConfig with a `tune` section), e.g. "
+                          f"load_recipe(name, TuneRunConfig). Received: {type(cfg).__name__}")
     if not cfg.tune.space:
         raise ConfigError("`tune.space` is empty: declare hyperparameters, e.g. "
                           "tune.space: {train.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}}")

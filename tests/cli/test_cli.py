@@ -37,6 +37,8 @@ def run_in_process(*args):
     (["train", "--recipe=nope"], "unknown recipe 'nope'; available recipes: "),
     (["train", "--data=tfds:no_such_set"], "unknown TFDS dataset 'no_such_set'"),
     (["train", "--set=train.optimizer=lamb"], "`train.optimizer` must be one of adam, adamw, sgd"),
+    (["train", "--set=tune.max_trials=3"], "tune.max_trials is a setting of `fmkeras tune`, not of `fmkeras train`"),
+    (["train", "--max_trials=3"], "tune.max_trials is a setting of `fmkeras tune`, not of `fmkeras train`"),
     (["train", "--backbone=resnet9000"], "unknown backbone 'resnet9000'"),
     (["train", "--config=/no/such.yaml"], "config file not found: /no/such.yaml"),
     (["frobnicate"], "unknown command 'frobnicate'"),

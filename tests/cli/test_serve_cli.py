@@ -31,6 +31,9 @@ def base_path(tmp_path_factory, fashion):
     (["--model_base_path=.", "--read_timeout_seconds=0"], "`serve.read_timeout_seconds` must be > 0"),
     (["--model_base_path=.", "--shutdown_grace_seconds=-1"], "`serve.shutdown_grace_seconds` must be > 0"),
     (["--model_base_path=.", "--auth_token_file=/no/such/token"], "auth token file not found: /no/such/token"),
+    (["--model_base_path=.", "--set=serve.max_inflight=0"], "`serve.max_inflight` must be >= 1"),
+    (["--model_base_path=.", "--set=train.epochs=3"],
+     "train.epochs is a setting of `fmkeras train`, not of `fmkeras serve`"),
 ])
 def test_serve_user_errors(capsys, args, message):
     assert run_in_process("serve", *args) == 2

@@ -14,7 +14,7 @@ import keras_tuner
 import pytest
 import yaml
 
-from fmkeras.config import from_dict, RunConfig, validate
+from fmkeras.config import TuneRunConfig, from_dict, validate
 from fmkeras.data import load_source
 from fmkeras.tune import FinetuneHyperModel, build_tuner, run_search
 
@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_hyperband_search_writes_summary_plot_and_retrains_best_on_train_plus_val(tmp_path, fashion_npz):
-    cfg = validate(from_dict(RunConfig, tune_values(tmp_path, fashion_npz, algorithm="hyperband", max_epochs=2,
+    cfg = validate(from_dict(TuneRunConfig, tune_values(tmp_path, fashion_npz, algorithm="hyperband", max_epochs=2,
                                                     hyperband_factor=2)))
     summary = run_search(cfg)
     out = str(tmp_path / "tune" / "search")
@@ -89,7 +89,7 @@ def test_hyperband_search_writes_summary_plot_and_retrains_best_on_train_plus_va
     ("random", keras_tuner.RandomSearch), ("bayesian", keras_tuner.BayesianOptimization),
     ("hyperband", keras_tuner.Hyperband)])
 def test_algorithm_selects_the_keras_tuner_class(tmp_path, fashion_npz, algorithm, tuner_class):
-    cfg = validate(from_dict(RunConfig, tune_values(tmp_path, fashion_npz, algorithm=algorithm, max_trials=7,
+    cfg = validate(from_dict(TuneRunConfig, tune_values(tmp_path, fashion_npz, algorithm=algorithm, max_trials=7,
                                                     max_epochs=3)))
     tuner = build_tuner(cfg, FinetuneHyperModel(cfg, load_source(cfg.data)))
     assert isinstance(tuner, tuner_class)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras_tuner
 import pytest
 
-from fmkeras.config import RunConfig, apply_overrides
+from fmkeras.config import RunConfig, TuneRunConfig, apply_overrides
 from fmkeras.errors import ConfigError
 from fmkeras.tune.space import AUGMENT_AT_FULL_STRENGTH, declare_space, trial_config
 
@@ -68,5 +68,5 @@ def test_bad_space_entries_name_the_entry(space, message):
 def test_unknown_config_path_in_space_is_a_config_error():
     with pytest.raises(ConfigError, match="tune.space: unknown config field `train.lr`"):
         trial_config(RunConfig(), {"train.lr": 0.1})
-    with pytest.raises(ConfigError, match="tune.algorithm"):
-        apply_overrides(RunConfig(), {"tune.algorithm": "grid"})
+    with pytest.raises(ConfigError, match="`tune.algorithm` must be one of random, bayesian, hyperband"):
+        apply_overrides(TuneRunConfig(), {"tune.algorithm": "grid"})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fmkeras.config import RunConfig, from_dict, validate
+from fmkeras.config import TuneRunConfig, from_dict, validate
 from fmkeras.data.text import load_text_source
 from fmkeras.data.text_pipeline import build_text_datasets
 from fmkeras.errors import ConfigError
@@ -82,8 +82,8 @@ def test_cli_text_search_retrains_best_with_its_ensemble_and_exports_a_string_mo
     assert os.path.isfile(os.path.join(retrained["run_dir"], MODEL_FILE + ".sha256"))
 
 
-def _text_config(tmp_path, data: str, **tune) -> RunConfig:
-    return validate(from_dict(RunConfig, {
+def _text_config(tmp_path, data: str, **tune) -> TuneRunConfig:
+    return validate(from_dict(TuneRunConfig, {
         "name": "text_search",
         "data": {"source": f"text:{data}", "validation_split": 0.2},
         "model": {"backbone": "text_transformer", "backbone_options": TINY},

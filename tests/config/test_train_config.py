@@ -1,4 +1,4 @@
-"""fmkeras/config.py: the one-cycle, clipping, accumulation and precision fields are validated by name."""
+"""fmkeras/config/train.py: one-cycle, clipping, accumulation, precision and pruning fields are validated by name."""
 import pytest
 
 from fmkeras.config import RunConfig, apply_overrides
@@ -67,3 +67,14 @@ def test_multiworker_loop_refuses_pruning():
     from fmkeras.train.distributed_loop import check_distributed_settings
     with pytest.raises(ConfigError, match="`train.prune_sparsity` is not supported by the multi-worker loop"):
         check_distributed_settings(TrainConfig(prune_sparsity=0.5))
+
+
+def test_a_section_validated_alone_names_the_field_by_its_full_path():
+    from fmkeras.config import FinetuneConfig, TrainConfig
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(schedule="foo").validate()
+    assert str(err.value) == ("`train.schedule` must be one of constant, cosine, linear, inverse_time, one_cycle. "
+                              "Received: train.schedule='foo'")
+    with pytest.raises(ConfigError, match=r"set `finetune.unfreeze_layers` or `finetune.unfreeze_blocks`, not both"):
+        FinetuneConfig(unfreeze_layers=2, unfreeze_blocks=1).validate()
+    assert TrainConfig(schedule="cosine").validate().schedule == "cosine"

@@ -1,4 +1,4 @@
-"""fmkeras/config.py: loading, overrides and validation messages."""
+"""fmkeras/config/fields.py and section.py: loading, typed overrides, the tuple parser and validation messages."""
 import json
 
 import pytest
@@ -92,3 +92,41 @@ def test_bad_files_and_max_image_pixels_are_validated_and_settable():
         validate(apply_overrides(RunConfig(), {"data.max_image_pixels": "0"}))
     with pytest.raises(ConfigError, match=r"`data.bad_files=strict` needs `data.check_files=true`"):
         validate(apply_overrides(RunConfig(), {"data.bad_files": "strict", "data.check_files": "false"}))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("fox,box", ("fox", "box")),  # the old parser read every `x` as a separator: ('fo', 'bo')
+    ("224x224", (224, 224)),
+    ("224,224", (224, 224)),
+    ("32 X 48", (32, 48)),
+    ("0, 6", (0, 6)),
+])
+def test_tuple_text_splits_on_x_only_for_sizes(text, expected):
+    assert apply_overrides(RunConfig(), {"data.classes": text}).data.classes == expected
+
+
+@pytest.mark.parametrize("text", ["224x224", "224,224", "224 x 224", "[224, 224]"])
+def test_image_size_spellings(text):
+    assert apply_overrides(RunConfig(), {"data.image_size": text}).data.image_size == (224, 224)
+
+
+def test_choices_come_from_the_literal_annotation():
+    import dataclasses
+    from typing import Literal, Optional
+
+    from fmkeras.config import ConfigSection, TrainConfig
+    from fmkeras.config.section import choices_of, field_types
+
+    assert choices_of(field_types(TrainConfig)["optimizer"]) == ("adam", "adamw", "sgd")
+
+    @dataclasses.dataclass(frozen=True)
+    class Toy(ConfigSection):
+        PATH = "toy"
+        mode: Literal["a", "b"] = "a"
+        size: Optional[Literal[1, 3]] = None
+
+    assert Toy(size=3).validate().size == 3
+    with pytest.raises(ConfigError, match=r"^`toy.mode` must be one of a, b. Received: toy.mode='c'$"):
+        Toy(mode="c").validate()
+    with pytest.raises(ConfigError, match=r"^`toy.size` must be one of 1, 3 or null. Received: toy.size=2$"):
+        from_dict(Toy, {"size": "2"}).validate()  # the text "2" is coerced to the Literal's type, int
