@@ -31,6 +31,7 @@ from fmkeras.data.decode import center_crop, decode_image, resize_uint8
 from fmkeras.data.file_check import DEFAULT_MAX_PIXELS, check_image_files, oversized
 from fmkeras.data.image_folder import IMAGE_EXTENSIONS
 from fmkeras.errors import DataError
+from fmkeras.tasks import task_for_export, task_for_model
 
 log = logging.getLogger("fmkeras")
 PRESET_PREFIX = "preset:"
@@ -73,7 +74,7 @@ def find_images(paths) -> list:
 
 
 def _keras_predictor(name: str, model, class_names, crop, max_pixels: int) -> Predictor:
-    if model.inputs[0].dtype == "string":
+    if task_for_model(model).modality != "image":
         raise DataError(f"--model={name} is a text classifier; predict takes image files")
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or None in shape:
@@ -109,7 +110,7 @@ def _saved_model_predictor(path: str) -> Predictor:
         path = os.path.join(path, str(list_versions(path)[-1]))  # a model's base path: its latest version
     metadata = load_metadata(path)
     loaded = tf.saved_model.load(path)
-    if "serve_pixels" not in loaded.signatures:  # a text classifier: its only signature takes strings
+    if task_for_export(metadata).modality != "image":
         raise DataError(f"--model={path} is a text classifier; predict takes image files")
     serve = loaded.signatures["serving_default"]
     return Predictor(path, tuple(metadata["class_names"]), tuple(metadata["image_shape"]), "bytes",
