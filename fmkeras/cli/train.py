@@ -25,6 +25,6 @@ def run() -> dict:
     test = report.get("test") or {}
     print(f"run directory: {report['run_dir']}")
     print(f"{report['evaluated_on']} accuracy: {test.get('accuracy')}  (train {report['train_seconds']} s)")
-    if "export" in report:
+    if report["export"]:
         print(f"exported: {report['export']['path']}")
     return report

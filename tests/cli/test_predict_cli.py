@@ -9,7 +9,7 @@ import pytest
 from fmkeras.config import ModelConfig, RunConfig, to_dict
 from fmkeras.transfer import build_classifier
 from tests.cli.test_cli import fmkeras, run_in_process
-from tests.evaluate.test_predict import write_images
+from tests.predict.test_predictors import write_images
 
 NAMES = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 

@@ -33,7 +33,7 @@ def _tiny(name, tmp_path, source, **extra):
 
 
 def test_recipes_mirror_the_reference_examples():
-    # text_debian trains on text; tests/tasks/test_text.py runs it.
+    # text_debian trains on text; tests/tasks/test_text_classification.py runs it.
     assert sorted([*TINY, "text_debian"]) == list_recipes()
     r50 = load_recipe("resnet50v2_transfer")
     assert (r50.model.backbone, r50.model.weights, r50.model.head.pooling, r50.model.head.dense_units) == (
