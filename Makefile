@@ -102,7 +102,7 @@ train-multiworker: install
 	done; wait
 
 # --- Transformers, text and notebooks ---
-.PHONY: notebooks text-data text-pretrain bench-text bench-lora
+.PHONY: notebooks text-data text-corpus text-pretrain bench-text bench-lora
 NOTEBOOK_ARGS ?=
 
 notebooks: install
@@ -110,6 +110,11 @@ notebooks: install
 
 text-data: install
 	$(PY) -m fmkeras.data.debian_packages data/debian_packages.csv
+
+# Rewrites the committed text:debian snapshot from this machine's apt lists; put the printed sha256 into
+# SNAPSHOT_SHA256 (fmkeras/data/debian_snapshot.py) and re-measure the text figures.
+text-corpus: install
+	$(PY) -m fmkeras.data.debian_snapshot fmkeras/data/corpora/debian_packages.jsonl.gz
 
 text-pretrain: install
 	$(PY) -m fmkeras.pretrain.text_mlm --out=runs/text_pretrain $(ARGS)

@@ -1,13 +1,14 @@
 """Text classification: fmkeras' text classifier (recipe `text_debian`) vs TF-IDF + logistic regression.
 
-Both learn Debian package descriptions -> section (read offline from the apt lists) on the SAME
-train / validation / test split in the same run. The baseline is tuned fairly: word 1-2-gram TF-IDF
-(sublinear tf, L2-normalized) and the logistic-regression C picked from a grid that brackets the best
-value on the validation split that the fmkeras run uses for checkpoint selection. The recipe's model is
-an ensemble of 3 Transformer encoders with a wide TF-IDF branch (`text.wide=tf_idf`, `model.ensemble=3`)
-averaged with a TF-IDF logistic regression fitted inside fmkeras (`text.linear_member`, half the weight);
-`--ablation` also trains, in the same run, the ensemble without that linear member, one Transformer
-model alone (`model.ensemble=1`) and one without the wide branch (`text.wide=none`).
+Both learn Debian package descriptions -> section (`text:debian`: the committed, sha256-checked snapshot,
+so the split is the same on every machine) on the SAME train / validation / test split in the same run.
+The baseline is tuned fairly: word 1-2-gram TF-IDF (sublinear tf, L2-normalized) and the
+logistic-regression C picked from a grid that brackets the best value on the validation split that the
+fmkeras run uses for checkpoint selection. The recipe's model is an ensemble of 3 Transformer encoders
+with a wide TF-IDF branch (`text.wide=tf_idf`, `model.ensemble=3`) averaged with a TF-IDF logistic
+regression fitted inside fmkeras (`text.linear_member`, half the weight); `--ablation` also trains, in the
+same run, the ensemble without that linear member, one Transformer model alone (`model.ensemble=1`) and
+one without the wide branch (`text.wide=none`).
 
 Reported: each test accuracy with its binomial standard error and 95% interval, and the paired
 difference on the same test texts with its standard error, 95% interval and discordant counts, so

@@ -7,8 +7,10 @@ of human-written, human-labelled short texts. The text is the description only (
 would leak the label, e.g. `python3-*`); identical descriptions are kept once, and dropped when
 they appear under two sections.
 
-Run `python -m fmkeras.data.debian_packages data/debian_packages.csv` (or `make text-data`) to
-write the CSV (`text,label,package,split`) that `data.source=text:data/debian_packages.csv` reads.
+`data.source=text:debian_apt` reads this machine's lists; `text:debian` reads the committed snapshot
+of them (fmkeras.data.debian_snapshot), the same on every machine. Run
+`python -m fmkeras.data.debian_packages data/debian_packages.csv` (or `make text-data`) to write this
+machine's set as the CSV (`text,label,package,split`) that `data.source=text:data/debian_packages.csv` reads.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import sys
 import numpy as np
 
 from fmkeras.data.source import Source
+from fmkeras.data.text_source import make_text_source
 from fmkeras.errors import DataError
 
 APT_LISTS_DIR = "/var/lib/apt/lists"
@@ -102,35 +105,36 @@ def all_descriptions(lists_dir: str = APT_LISTS_DIR, exclude=()) -> list:
     return sorted(texts.values())
 
 
-def _test_mask(count: int, seed: int, test_fraction: float) -> np.ndarray:
+def fixed_seed_splits(count: int, seed: int, test_fraction: float = TEST_FRACTION) -> list:
+    """"train" or "test" for each of `count` rows: a seeded permutation puts round(count * test_fraction) of
+    them in the test split, so the same rows in the same order give the same split on any machine."""
     order = np.random.default_rng(seed).permutation(count)
-    mask = np.zeros(count, bool)
-    mask[order[: int(round(count * test_fraction))]] = True
-    return mask
+    splits = ["train"] * count
+    for i in order[: int(round(count * test_fraction))]:
+        splits[i] = "test"
+    return splits
 
 
 def debian_packages_source(lists_dir: str = APT_LISTS_DIR, sections=DEFAULT_SECTIONS, seed: int = 1337,
                            test_fraction: float = TEST_FRACTION) -> Source:
-    """Descriptions (text) and sections (labels), with a fixed-seed test split of `test_fraction`."""
-    from fmkeras.data.text import _make_source
+    """`text:debian_apt`: this machine's descriptions (text) and sections (labels), with a fixed-seed test
+    split of `test_fraction` (`text:debian` reads the same kind of rows from the committed snapshot)."""
     rows = read_package_descriptions(lists_dir, sections)
-    test = _test_mask(len(rows), seed, test_fraction)
-    return _make_source("text:debian", [r[1] for r in rows], [r[2] for r in rows],
-                        ["test" if t else "train" for t in test])
+    return make_text_source("text:debian_apt", [r[1] for r in rows], [r[2] for r in rows],
+                            fixed_seed_splits(len(rows), seed, test_fraction))
 
 
 def write_debian_packages_csv(path: str, lists_dir: str = APT_LISTS_DIR, sections=DEFAULT_SECTIONS,
                               seed: int = 1337, test_fraction: float = TEST_FRACTION) -> dict:
     """Writes `text,label,package,split` rows; returns counts per section and split."""
     rows = read_package_descriptions(lists_dir, sections)
-    test = _test_mask(len(rows), seed, test_fraction)
+    splits = fixed_seed_splits(len(rows), seed, test_fraction)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     counts = {}
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label", "package", "split"])
-        for (name, description, section), is_test in zip(rows, test):
-            split = "test" if is_test else "train"
+        for (name, description, section), split in zip(rows, splits):
             writer.writerow([description, section, name, split])
             counts.setdefault(section, {"train": 0, "test": 0})[split] += 1
     return counts

@@ -5,8 +5,9 @@
   an optional `split` column with `train`/`test` values sets the test split.
 - `text:DIR`: one sub-folder of .txt files per class, or `DIR/train/<class>` + `DIR/test/<class>`.
 - `text:tfds:NAME`: a TensorFlow Datasets text dataset (e.g. `imdb_reviews`, `ag_news_subset`).
-- `text:debian`: Debian package descriptions labelled by section, read from the apt lists
-  (see fmkeras.data.debian_packages).
+- `text:debian`: Debian package descriptions labelled by section, from the snapshot shipped with fmkeras
+  (checked against its sha256; see fmkeras.data.debian_snapshot), so every machine gets the same texts.
+- `text:debian_apt`: the same set read from this machine's apt lists (see fmkeras.data.debian_packages).
 
 Example:
     source = load_text_source(DataConfig(source="text:reviews.csv"), TextConfig(text_column="review"))
@@ -16,10 +17,9 @@ from __future__ import annotations
 import csv
 import os
 
-import numpy as np
-
 from fmkeras.config import TEXT_SOURCE_PREFIX, DataConfig, TextConfig
 from fmkeras.data.source import Source, select_classes
+from fmkeras.data.text_source import make_text_source
 from fmkeras.errors import DataError
 
 TEXT_PREFIX = TEXT_SOURCE_PREFIX
@@ -29,24 +29,6 @@ SPLIT_COLUMN = "split"
 def is_text_source(spec: str) -> bool:
     """True for `data.source` values that select the text task."""
     return spec.startswith(TEXT_PREFIX)
-
-
-def _labels_to_ids(labels, class_names=None) -> tuple:
-    names = tuple(class_names) if class_names else tuple(sorted(set(labels)))
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.asarray([index[label] for label in labels], np.int64)
-
-
-def _make_source(name, texts, labels, splits) -> Source:
-    if not texts:
-        raise DataError(f"{name}: no labeled texts found")
-    texts = np.asarray(texts, dtype=object)
-    class_names, ids = _labels_to_ids(labels)
-    splits = np.asarray(splits)
-    train, test = splits != "test", splits == "test"
-    return Source(name=name, kind="text", class_names=class_names, x_train=texts[train], y_train=ids[train],
-                  x_test=texts[test] if test.any() else None, y_test=ids[test] if test.any() else None,
-                  channels=0)
 
 
 def csv_text_source(path: str, text_column: str = "text", label_column: str = "label") -> Source:
@@ -69,7 +51,7 @@ def csv_text_source(path: str, text_column: str = "text", label_column: str = "l
             texts.append(row[text_column] or "")
             labels.append(str(row[label_column]))
             splits.append(split)
-    return _make_source(f"text:{path}", texts, labels, splits)
+    return make_text_source(f"text:{path}", texts, labels, splits)
 
 
 def _read_class_folders(root: str, split: str, texts, labels, splits):
@@ -97,7 +79,7 @@ def text_folder_source(root: str) -> Source:
         _read_class_folders(root, "train", texts, labels, splits)
     if not texts:
         raise DataError(f"{root}: no .txt files in class sub-folders (expected {root}/<class>/*.txt)")
-    return _make_source(f"text:{root}", texts, labels, splits)
+    return make_text_source(f"text:{root}", texts, labels, splits)
 
 
 def _decode(values) -> list:
@@ -126,7 +108,7 @@ def tfds_text_source(name: str, data_dir: str = None, limit_train: int = None, l
             texts.append(_decode([example[text_key]])[0])
             labels.append(names[int(example[label_key])] if names else str(int(example[label_key])))
             splits.append(split)
-    return _make_source(f"text:tfds:{name}", texts, labels, splits)
+    return make_text_source(f"text:tfds:{name}", texts, labels, splits)
 
 
 def load_text_source(data: DataConfig, text: TextConfig) -> Source:
@@ -135,8 +117,11 @@ def load_text_source(data: DataConfig, text: TextConfig) -> Source:
         raise DataError(f"{data.source!r} is not a text source; text sources start with {TEXT_PREFIX!r}")
     spec = data.source[len(TEXT_PREFIX):]
     if not spec:
-        raise DataError("data source 'text:' needs a file, folder, tfds:NAME or debian after 'text:'")
+        raise DataError("data source 'text:' needs a file, folder, tfds:NAME, debian or debian_apt after 'text:'")
     if spec == "debian":
+        from fmkeras.data.debian_snapshot import debian_snapshot_source
+        source = debian_snapshot_source(seed=data.seed)
+    elif spec == "debian_apt":
         from fmkeras.data.debian_packages import debian_packages_source
         source = debian_packages_source(seed=data.seed)
     elif spec.startswith("tfds:"):
@@ -148,5 +133,5 @@ def load_text_source(data: DataConfig, text: TextConfig) -> Source:
     elif spec.endswith((".csv", ".tsv", ".tab")):
         source = csv_text_source(spec, text.text_column, text.label_column)
     else:
-        raise DataError(f"text source {spec!r} is not a .csv/.tsv file, a folder, tfds:NAME or debian")
+        raise DataError(f"text source {spec!r} is not a .csv/.tsv file, a folder, tfds:NAME, debian or debian_apt")
     return select_classes(source, data.classes)

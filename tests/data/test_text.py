@@ -1,4 +1,5 @@
-"""fmkeras/data/text.py, text_pipeline.py, debian_packages.py: text sources, splits and errors."""
+"""fmkeras/data/text.py, text_pipeline.py, debian_packages.py: text sources, splits and errors
+(the `text:debian` snapshot: test_debian_snapshot.py)."""
 import dataclasses
 import os
 
@@ -118,7 +119,8 @@ def test_debian_parser_drops_ambiguous_duplicates(tmp_path):
                             for f in (os.listdir("/var/lib/apt/lists") if os.path.isdir("/var/lib/apt/lists")
                                       else [])), reason="no apt lists on this machine")
 def test_real_debian_descriptions_from_apt_lists():
-    source = _load("text:debian")
+    source = _load("text:debian_apt")
+    assert source.name == "text:debian_apt"
     assert set(source.class_names) == {"admin", "games", "graphics", "net", "science", "sound", "text", "web"}
     assert len(source.x_train) > 3000 and len(source.x_test) > 800
     assert not set(source.x_train) & set(source.x_test)
