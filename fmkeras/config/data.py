@@ -107,9 +107,6 @@ class DataConfig(ConfigSection):
     # model.fit's class_weight) | sample (oversample every class to the largest one's count each epoch).
     balance: Literal["none", "weights", "sample"] = "none"
 
-    @property
-    def is_text(self) -> bool:
-        return self.source.startswith(TEXT_SOURCE_PREFIX)
 
     def check(self, c: FieldCheck):
         if not self.source.startswith(SOURCE_PREFIXES):
@@ -128,8 +125,5 @@ class DataConfig(ConfigSection):
                               f"check finds the bad files). Received: {c.path('check_files')}=False")
         c.range("limit_train", 1)
         c.range("limit_test", 1)
-        if self.balance != "none" and self.is_text:
-            raise ConfigError(f"`{c.path('balance')}` is not supported for text sources yet. Received: "
-                              f"{c.path('balance')}={self.balance!r}, {c.path('source')}={self.source!r}")
         c.range("labels_per_class", 1)
         c.range("label_noise", 0.0, 0.9)

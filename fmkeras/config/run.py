@@ -58,14 +58,9 @@ class RunConfig(ConfigSection):
 
     def check(self, c: FieldCheck):
         """Checks that need two sections."""
-        d, m, t, f = self.data, self.model, self.train, self.finetune
+        m, t, f = self.model, self.train, self.finetune
         if not self.name or "/" in self.name:
             raise ConfigError(f"`name` must be a non-empty name without '/'. Received: name={self.name!r}")
-        if m.ensemble > 1 and not d.is_text:
-            raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
-                              "train runs with different train.seed values and average them with "
-                              f"`fmkeras evaluate --ensemble=RUN_A,RUN_B`. Received: model.ensemble={m.ensemble}, "
-                              f"data.source={d.source!r}")
         if m.lora_rank and f.epochs:
             raise ConfigError(f"`model.lora_rank` replaces staged fine-tuning; set finetune.epochs=0. "
                               f"Received: model.lora_rank={m.lora_rank}, finetune.epochs={f.epochs}")
@@ -73,10 +68,6 @@ class RunConfig(ConfigSection):
             raise ConfigError("`train.schedule=one_cycle` with momentum cycling cannot be combined with "
                               "`finetune.lr_decay_per_block` < 1 yet; set train.one_cycle_momentum=[] or "
                               f"lr_decay_per_block=1. Received: finetune.lr_decay_per_block={f.lr_decay_per_block}")
-        if t.precision != "float32" and d.is_text:
-            # Text classifiers' heads are not pinned to float32: their softmax would run in the mixed dtype.
-            raise ConfigError(f"`train.precision` must be float32 for text sources. Received: "
-                              f"train.precision={t.precision!r}, data.source={d.source!r}")
 
 
 @command_config

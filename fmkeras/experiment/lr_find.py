@@ -18,6 +18,7 @@ def find_learning_rate(cfg: RunConfig, out_dir: str, steps: int = 200, min_lr: f
     """Builds `cfg`'s data and model, runs the range test, writes lr_find.json + lr_find.png to `out_dir`.
     Returns the JSON dict plus the written paths."""
     task = task_for_source(cfg.data.source)
+    task.check_config(cfg)
     seed_everything(cfg.train)
     source = task.load_source(cfg)
     cfg = task.prepare(cfg, source)

@@ -54,6 +54,7 @@ class Experiment:
         """Trains, evaluates on the test split (else validation), writes the run directory and exports.
         Returns the run report (also written to metrics.json)."""
         cfg, task = self.cfg, self.task
+        task.check_config(cfg)
         task.check_strategy(cfg, resolve_strategy_name(cfg.distribute))
         strategy = build_strategy(cfg.distribute)
         loop = Loop(strategy, backup_every_steps=cfg.distribute.backup_every_steps)

@@ -19,6 +19,7 @@ import logging
 from fmkeras.backbones import get_backbone
 from fmkeras.config import RunConfig
 from fmkeras.data import build_datasets, load_source
+from fmkeras.errors import ConfigError
 from fmkeras.evaluate import evaluate_predictions
 from fmkeras.export import export_saved_model
 from fmkeras.transfer import build_classifier
@@ -33,6 +34,14 @@ class ImageClassification:
     commands = ("train", "tune", "evaluate", "export", "pretrain", "lowlabel", "distill", "lr_find",
                 "evaluate --fgsm_epsilon", "export --format=tflite")
     instead = {}
+
+    def check_config(self, cfg: RunConfig):
+        """Refuses, by name, the settings image runs do not have."""
+        if cfg.model.ensemble > 1:
+            raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
+                              "train runs with different train.seed values and average them with "
+                              f"`fmkeras evaluate --ensemble=RUN_A,RUN_B`. Received: model.ensemble={cfg.model.ensemble}, "
+                              f"data.source={cfg.data.source!r}")
 
     def load_source(self, cfg: RunConfig):
         return load_source(cfg.data)

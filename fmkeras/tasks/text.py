@@ -46,6 +46,16 @@ class TextClassification:
                        "cannot pass string batches between replicas",
         "tpu": "TextVectorization's string ops do not run on a TPU"}
 
+    def check_config(self, cfg: RunConfig):
+        """Refuses, by name, the settings text runs do not have."""
+        if cfg.data.balance != "none":
+            raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: "
+                              f"data.balance={cfg.data.balance!r}, data.source={cfg.data.source!r}")
+        if cfg.train.precision != "float32":
+            # Text classifiers' heads are not pinned to float32: their softmax would run in the mixed dtype.
+            raise ConfigError(f"`train.precision` must be float32 for text sources. Received: "
+                              f"train.precision={cfg.train.precision!r}, data.source={cfg.data.source!r}")
+
     def load_source(self, cfg: RunConfig):
         return load_text_source(cfg.data, cfg.text)
 

@@ -96,6 +96,7 @@ def run_search(cfg: TuneRunConfig) -> dict:
         log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
                     resolve_strategy_name(cfg.distribute))
     task = task_for_source(cfg.data.source)
+    task.check_config(cfg)
     source = task.load_source(cfg)
     tuner = build_tuner(cfg, hypermodel_for(cfg, source, task))
     tuner.search(verbose=min(cfg.train.verbose, 1))

@@ -37,8 +37,10 @@ def test_balance_choices_and_refusals():
     from fmkeras.train.distributed_loop import check_distributed_settings
     with pytest.raises(ConfigError, match="`data.balance` must be one of none, weights, sample"):
         apply_overrides(RunConfig(), {"data.balance": "oversample"})
+    from fmkeras.tasks import task_for_source
+    text = apply_overrides(RunConfig(), {"data.balance": "weights", "data.source": "text:debian"})
     with pytest.raises(ConfigError, match="`data.balance` is not supported for text sources"):
-        apply_overrides(RunConfig(), {"data.balance": "weights", "data.source": "text:debian"})
+        task_for_source(text.data.source).check_config(text)
     with pytest.raises(ConfigError, match="`data.balance=weights` is not supported by the multi-worker loop"):
         check_distributed_settings(TrainConfig(), "weights")
     check_distributed_settings(TrainConfig(), "sample")

@@ -135,3 +135,10 @@ def test_experiment_trains_an_injected_source(tmp_path):
     source = load_source(dataclasses.replace(cfg.data, classes=(0, 1)))
     report = Experiment(cfg, source=source).run()
     assert report["class_names"] == ["T-shirt/top", "Trouser"]
+
+
+def test_image_runs_refuse_an_ensemble_by_name(tmp_path):
+    cfg = apply_overrides(tiny_config(tmp_path), {"model.ensemble": 3})
+    with pytest.raises(ConfigError, match="`model.ensemble` > 1 trains text classifiers.*Received: model.ensemble=3"):
+        Experiment(cfg).run()
+    assert not os.path.exists(tmp_path / "runs")  # refused before anything was written
