@@ -104,6 +104,7 @@ def test_text_ensemble_trains_members_with_own_seeds_and_serves_their_mean(tmp_p
 
 
 def test_ensemble_is_refused_for_image_sources():
-    from fmkeras.config import validate
+    from fmkeras.tasks import task_for_source
+    cfg = RunConfig(data=DataConfig(source="fashion_mnist"), model=ModelConfig(ensemble=3))
     with pytest.raises(ConfigError, match="model.ensemble.*evaluate --ensemble"):
-        validate(RunConfig(data=DataConfig(source="fashion_mnist"), model=ModelConfig(ensemble=3)))
+        task_for_source(cfg.data.source).check_config(cfg)
