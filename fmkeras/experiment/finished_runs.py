@@ -1,8 +1,8 @@
 """Finished runs and model files: evaluate them on a data source, export them, convert them to TFLite.
 
 A model is a run directory, a .keras file or an exported SavedModel version; its task (image, multi-label
-image or text) comes from fmkeras.tasks, so the same functions serve all of them. `fmkeras evaluate` and `fmkeras export` are
-these functions behind flags.
+image or text) comes from fmkeras.tasks, so the same functions serve all of them. `fmkeras evaluate` and
+`fmkeras export` are these functions behind flags.
 
 Example:
     report = evaluate("runs/cnn_fashion-20261206-101500", tta="flip")

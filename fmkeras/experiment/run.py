@@ -3,9 +3,8 @@
 `Experiment` is the one way a run happens: `fmkeras train`, the tune retrain, notebooks and benchmarks all go
 through it, so a run directory (fmkeras.experiment.run_dir) and its metrics.json
 (fmkeras.experiment.report) look the same whoever made it and whatever the task (image, multi-label or
-text). The task
-(fmkeras.tasks) supplies the data, the model, the evaluation and the export signatures; the experiment
-owns the run directory, the strategy, the training loop (fmkeras.experiment.loops) and the report.
+text). The task (fmkeras.tasks) supplies the data, the model, the evaluation and the export signatures; the
+experiment owns the run directory, the strategy, the training loop (fmkeras.experiment.loops) and the report.
 
 Distribution (`distribute.strategy`): the model is built and fit under the selected tf.distribute strategy;
 multi-worker jobs train with the multi-worker loop, and tasks other than the chief write to

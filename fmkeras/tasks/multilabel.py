@@ -54,6 +54,13 @@ class MultiLabelClassification(ImageClassification):
             model=dataclasses.replace(cfg.model, head=dataclasses.replace(cfg.model.head, multi_label=True)))
         return self.with_image_size(cfg, source)
 
+    def check_strategy(self, cfg: RunConfig, strategy_name: str):
+        """Multi-label runs train under every strategy but multiworker, whose loop trains with cross-entropy."""
+        if strategy_name == "multiworker":
+            raise ConfigError(f"multi-label runs train under distribute.strategy=default, mirrored or tpu (the "
+                              f"multi-worker loop trains with cross-entropy, not {MULTI_LABEL_LOSS}). Received: "
+                              f"distribute.strategy={cfg.distribute.strategy!r} (resolved to {strategy_name})")
+
     def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
                  validation=None) -> dict:
         """mAP, micro/macro F1 and per-class AP/F1 of `predict` on `dataset`, at per-class thresholds picked on

@@ -108,6 +108,9 @@ def test_commands_multi_label_runs_do_not_have_are_refused_by_name(mosaics_csv, 
     from fmkeras.tasks import load_image_source
     with pytest.raises(ConfigError, match="`fmkeras lowlabel` supports image sources, not multi-label image ones"):
         load_image_source(_config(mosaics_csv, tmp_path), "lowlabel")
+    from fmkeras.experiment.lr_find import find_learning_rate
+    with pytest.raises(ConfigError, match="`fmkeras lr_find` supports image sources, not multi-label image ones"):
+        find_learning_rate(_config(mosaics_csv, tmp_path), str(tmp_path / "lr"))
 
 
 def test_evaluate_scores_a_finished_run_again_with_its_thresholds_picked_on_validation(run, tmp_path, capsys):
@@ -117,3 +120,11 @@ def test_evaluate_scores_a_finished_run_again_with_its_thresholds_picked_on_vali
     assert "mAP: " in capsys.readouterr().out
     with pytest.raises(ConfigError, match="`fmkeras evaluate --tta` supports image sources, not multi-label image"):
         evaluate(run["run_dir"], out_dir=str(tmp_path), tta="flip")
+
+
+def test_multi_worker_strategy_is_refused_up_front(mosaics_csv, tmp_path):
+    task = task_for_source(f"multilabel:{mosaics_csv}")
+    with pytest.raises(ConfigError, match="multi-label runs train under distribute.strategy=default, mirrored or "
+                                          "tpu.*resolved to multiworker"):
+        task.check_strategy(_config(mosaics_csv, tmp_path), "multiworker")
+    task.check_strategy(_config(mosaics_csv, tmp_path), "mirrored")
