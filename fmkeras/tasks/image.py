@@ -50,7 +50,11 @@ class ImageClassification:
     instead = {}
 
     def check_config(self, cfg: RunConfig):
-        """Refuses, by name, the settings image runs do not have."""
+        """Refuses, by name, the settings image runs do not have (among them the multi-label loss and head)."""
+        refuse_multi_label_settings(cfg, "image")
+        self.refuse_ensemble(cfg)
+
+    def refuse_ensemble(self, cfg: RunConfig):
         if cfg.model.ensemble > 1:
             raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
                               "train runs with different train.seed values and average them with "
@@ -62,13 +66,7 @@ class ImageClassification:
 
     def prepare(self, cfg: RunConfig, source) -> RunConfig:
         """`cfg` with `data.image_size` set when the images differ in size (before config.json is written,
-        so exports and evaluations rebuild the same data); ConfigError for the multi-label loss or head."""
-        refuse_multi_label_settings(cfg, "image")
-        return self.with_image_size(cfg, source)
-
-    def with_image_size(self, cfg: RunConfig, source) -> RunConfig:
-        """`cfg` with `data.image_size` set (model.input_size or the backbone's default) when the images of
-        `source` differ in size."""
+        so exports and evaluations rebuild the same data)."""
         if cfg.data.image_size or source.image_shape is not None:
             return cfg
         size = tuple(cfg.model.input_size or get_backbone(cfg.model.backbone).default_input_size)

@@ -6,10 +6,12 @@ to several labels per image: multi-hot (N, K) labels (`multilabel:FILE.csv` sour
 per-class thresholds picked on the validation split, mAP and micro/macro F1 (fmkeras.evaluate.multilabel),
 and SavedModel signatures returning per-class `probabilities` and `labels` (booleans at the thresholds).
 
-Settings that assume one class per example are refused by name in `prepare`.
+Settings that assume one class per example are refused by name in `check_config`, before anything is
+loaded or written.
 
 Example:
     task = MultiLabelClassification()
+    task.check_config(cfg)                              # refuses MixUp, labels_per_class, ... by name
     cfg = task.prepare(cfg, task.load_source(cfg))     # loss and head set for multi-label
 """
 from __future__ import annotations
@@ -38,9 +40,8 @@ class MultiLabelClassification(ImageClassification):
     commands = ("train", "evaluate", "export")
     instead = {}
 
-    def prepare(self, cfg: RunConfig, source) -> RunConfig:
-        """`cfg` with binary cross-entropy and the sigmoid head (and `data.image_size` as for images);
-        ConfigError naming the first setting that assumes one class per example."""
+    def check_config(self, cfg: RunConfig):
+        """ConfigError naming the first setting that assumes one class per example (and the image task's)."""
         for name, (value, default) in _single_label_settings(cfg).items():
             if value != default:
                 raise ConfigError(f"`{name}` assumes one class per example and is not supported for multi-label "
@@ -49,10 +50,15 @@ class MultiLabelClassification(ImageClassification):
         if cfg.train.loss not in ("crossentropy", MULTI_LABEL_LOSS):
             raise ConfigError(f"`train.loss` must be {MULTI_LABEL_LOSS} (or the default, which multi-label runs "
                               f"replace by it) for multi-label sources. Received: train.loss={cfg.train.loss!r}")
+        self.refuse_ensemble(cfg)
+
+    def prepare(self, cfg: RunConfig, source) -> RunConfig:
+        """`cfg` with binary cross-entropy and the sigmoid head (and `data.image_size` as for images), before
+        config.json is written."""
         cfg = dataclasses.replace(
             cfg, train=dataclasses.replace(cfg.train, loss=MULTI_LABEL_LOSS),
             model=dataclasses.replace(cfg.model, head=dataclasses.replace(cfg.model.head, multi_label=True)))
-        return self.with_image_size(cfg, source)
+        return super().prepare(cfg, source)
 
     def check_strategy(self, cfg: RunConfig, strategy_name: str):
         """Multi-label runs train under every strategy but multiworker, whose loop trains with cross-entropy."""

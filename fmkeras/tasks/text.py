@@ -50,7 +50,8 @@ class TextClassification:
         "tpu": "TextVectorization's string ops do not run on a TPU"}
 
     def check_config(self, cfg: RunConfig):
-        """Refuses, by name, the settings text runs do not have."""
+        """Refuses, by name, the settings text runs do not have (among them the multi-label loss and head)."""
+        refuse_multi_label_settings(cfg, "text")
         if cfg.data.balance != "none":
             raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: "
                               f"data.balance={cfg.data.balance!r}, data.source={cfg.data.source!r}")
@@ -63,8 +64,6 @@ class TextClassification:
         return load_text_source(cfg.data, cfg.text)
 
     def prepare(self, cfg: RunConfig, source) -> RunConfig:
-        """`cfg` as it is; ConfigError for the multi-label loss or head."""
-        refuse_multi_label_settings(cfg, "text")
         return cfg
 
     def build_datasets(self, source, cfg: RunConfig, batch_size: int = None, deterministic: bool = None):
