@@ -62,10 +62,15 @@ bench-transfer: install
 
 # --- input pipeline ---------------------------------------------------------------------
 PREVIEW_OUT ?= augment_preview.png
-.PHONY: bench-pipeline preview
+.PHONY: bench-pipeline preview mosaics
 
 bench-pipeline: install
 	$(PY) benchmarks/pipeline.py $(ARGS)
+
+# Multi-label images: 2x2 Fashion-MNIST mosaics + labels.csv (data.source=multilabel:data/mosaics/labels.csv).
+MOSAICS_DIR ?= data/mosaics
+mosaics: install
+	$(PY) -m fmkeras.data.mosaic --out $(MOSAICS_DIR) --train 20000 --test 4000 --seed 0 $(ARGS)
 
 preview: install
 	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
@@ -124,6 +129,12 @@ bench-text: install
 
 bench-lora: install
 	$(PY) benchmarks/lora.py $(ARGS)
+
+# --- multi-label images (data: make mosaics) ---
+.PHONY: bench-multilabel
+
+bench-multilabel: install
+	$(PY) benchmarks/multilabel.py --out benchmarks/results/multilabel.json $(ARGS)
 
 # --- self-supervised pretraining, low-label evaluation, distillation, adversarial training ---
 .PHONY: pretrain bench-low-label bench-robust-distill

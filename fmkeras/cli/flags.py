@@ -6,7 +6,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("recipe", None, "Built-in recipe to start from (see `fmkeras list`). Default: cnn_fashion.")
 flags.DEFINE_string("config", None, "YAML/JSON config file; applied after --recipe.")
 flags.DEFINE_multi_string("set", [], "Override any config field: --set=train.epochs=3 (repeatable).")
-flags.DEFINE_string("data", None, "data.source: fashion_mnist | idx:DIR | tfds:NAME | folder:DIR | npz:FILE.")
+flags.DEFINE_string("data", None, "data.source: fashion_mnist | idx:DIR | tfds:NAME | folder:DIR | npz:FILE | "
+                    "multilabel:FILE.csv | text:....")
 flags.DEFINE_string("backbone", None, "model.backbone (see `fmkeras list`).")
 flags.DEFINE_string("weights", None, "model.weights: none | imagenet | PATH (.weights.h5/.h5/.keras).")
 flags.DEFINE_integer("epochs", None, "train.epochs.")

@@ -17,14 +17,19 @@ def run() -> dict:
     from fmkeras.experiment import run_training
     from fmkeras.train.resume import TrainingInterrupted
     try:
-        report = run_training(config_from_flags())
+        cfg = config_from_flags()
+        report = run_training(cfg)
     except TrainingInterrupted as err:
         run_dir = os.path.dirname(os.path.dirname(os.path.dirname(err.checkpoint)))  # <run_dir>/resume/<stage>/
         print(f"fmkeras: {err} (with --run_dir={run_dir})", file=sys.stderr)
         raise SystemExit(INTERRUPTED_EXIT) from None
-    test = report.get("test") or {}
     print(f"run directory: {report['run_dir']}")
-    print(f"{report['evaluated_on']} accuracy: {test.get('accuracy')}  (train {report['train_seconds']} s)")
+    if report.get("test"):  # the task says what its report's headline is (accuracy, or mAP for multi-label)
+        from fmkeras.tasks import task_for_source
+        summary = task_for_source(cfg.data.source).summary(report["test"])
+        print(f"{report['evaluated_on']} {summary}  (train {report['train_seconds']} s)")
+    else:
+        print(f"no test or validation split to evaluate on  (train {report['train_seconds']} s)")
     if report["export"]:
         print(f"exported: {report['export']['path']}")
     return report

@@ -14,7 +14,8 @@ Example:
     cfg = load_config("fmkeras/recipes/cnn_fashion.yaml")
     cfg = apply_overrides(cfg, {"train.epochs": 3})
 """
-from fmkeras.config.data import SOURCE_PREFIXES, TEXT_SOURCE_PREFIX, AugmentConfig, DataConfig
+from fmkeras.config.data import (MULTILABEL_SOURCE_PREFIX, SOURCE_PREFIXES, TEXT_SOURCE_PREFIX, AugmentConfig,
+                                 DataConfig)
 from fmkeras.config.distill import DistillConfig
 from fmkeras.config.export import ExportConfig
 from fmkeras.config.fields import (COMMAND_CONFIGS, apply_overrides, from_dict, load_config_file, parse_override,
@@ -31,8 +32,9 @@ from fmkeras.config.tune import TuneConfig
 
 __all__ = [
     "AugmentConfig", "COMMAND_CONFIGS", "ConfigSection", "DataConfig", "DistillConfig", "DistillRunConfig",
-    "DistributeConfig", "ExportConfig", "FinetuneConfig", "HeadConfig", "ModelConfig", "PretrainConfig",
-    "PretrainRunConfig", "RunConfig", "SOURCE_PREFIXES", "ServeCommandConfig", "ServeConfig", "TEXT_SOURCE_PREFIX",
+    "DistributeConfig", "ExportConfig", "FinetuneConfig", "HeadConfig", "MULTILABEL_SOURCE_PREFIX", "ModelConfig",
+    "PretrainConfig", "PretrainRunConfig", "RunConfig", "SOURCE_PREFIXES", "ServeCommandConfig", "ServeConfig",
+    "TEXT_SOURCE_PREFIX",
     "TextConfig", "TrainConfig", "TuneConfig", "TuneRunConfig", "apply_overrides", "check_range", "from_dict",
     "load_config", "load_config_file", "parse_override", "run_config_class", "to_dict", "validate",
     "validate_serve", "yaml_load",

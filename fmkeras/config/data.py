@@ -8,7 +8,8 @@ from fmkeras.config.section import ConfigSection, FieldCheck
 from fmkeras.errors import ConfigError
 
 TEXT_SOURCE_PREFIX = "text:"  # data.source values starting with it select the text task (fmkeras.data.text)
-SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", TEXT_SOURCE_PREFIX)
+MULTILABEL_SOURCE_PREFIX = "multilabel:"  # data.source values starting with it select the multi-label task
+SOURCE_PREFIXES = ("fashion_mnist", "idx:", "tfds:", "folder:", "npz:", MULTILABEL_SOURCE_PREFIX, TEXT_SOURCE_PREFIX)
 CACHE_CHOICES = ("memory", "none")  # or a directory path containing '/'
 
 
@@ -111,7 +112,7 @@ class DataConfig(ConfigSection):
     def check(self, c: FieldCheck):
         if not self.source.startswith(SOURCE_PREFIXES):
             raise ConfigError(f"`{c.path('source')}` must be fashion_mnist or start with one of idx:, tfds:, "
-                              f"folder:, npz:, text:. Received: {c.path('source')}={self.source!r}")
+                              f"folder:, npz:, multilabel:, text:. Received: {c.path('source')}={self.source!r}")
         c.size("image_size")
         c.range("validation_split", 0.0, 0.9)
         if self.cache not in CACHE_CHOICES and "/" not in self.cache:

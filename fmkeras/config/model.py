@@ -14,6 +14,8 @@ class HeadConfig(ConfigSection):
 
     binary: one sigmoid unit instead of a softmax (two classes only); the model still
     outputs two probabilities [1 - p, p], so evaluation and export treat it like any classifier.
+    multi_label: one independent sigmoid per class (several classes per example; the multi-label task,
+    `multilabel:` sources, sets it) instead of a softmax over them.
     """
     PATH = "model.head"
 
@@ -22,9 +24,13 @@ class HeadConfig(ConfigSection):
     dropout: float = 0.0
     activation: str = "relu"
     binary: bool = False
+    multi_label: bool = False
 
     def check(self, c: FieldCheck):
         c.range("dropout", 0.0, 0.95)
+        if self.binary and self.multi_label:
+            raise ConfigError(f"set `{c.path('binary')}` or `{c.path('multi_label')}`, not both. "
+                              f"Received: {c.path('binary')}=True, {c.path('multi_label')}=True")
         if not positive_ints(self.dense_units):
             raise ConfigError(f"`{c.path('dense_units')}` must be positive integers. "
                               f"Received: {c.path('dense_units')}={self.dense_units!r}")

@@ -39,8 +39,9 @@ class TrainConfig(ConfigSection):
     adversarial: Literal["none", "fgsm", "pgd"] = "none"
     adversarial_epsilon: float = 0.1
     adversarial_steps: int = 5
-    # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap.
-    loss: Literal["crossentropy", "symmetric", "bootstrap"] = "crossentropy"
+    # crossentropy, or a noise-robust loss for noisy labels (fmkeras.train.losses): symmetric (SCE), bootstrap;
+    # binary_crossentropy: one sigmoid per class (multi-label sources; their task sets it).
+    loss: Literal["crossentropy", "symmetric", "bootstrap", "binary_crossentropy"] = "crossentropy"
     # Resume: a checkpoint every N steps and at each epoch end (0 = off, the default until the
     # step-indexed stream matches the epoch pipeline's accuracy); rerunning with the same run_dir
     # continues at that step. The newest `keep_checkpoints` (>= 2) files are kept.

@@ -36,7 +36,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclasses.dataclass
 class Datasets:
-    """Batched datasets of (float32 images in [0, 255], int64 labels) plus what the model needs."""
+    """Batched datasets of (float32 images in [0, 255], int64 labels (B,) or, for multi-label sources,
+    float32 multi-hot labels (B, K)) plus what the model needs."""
     train: tf.data.Dataset
     val: Optional[tf.data.Dataset]
     test: Optional[tf.data.Dataset]
@@ -168,6 +169,20 @@ def train_val_indices(source: Source, cfg: DataConfig) -> tuple:
     return train_idx, val_idx
 
 
+def check_multi_hot_settings(source: Source, cfg: DataConfig):
+    """DataError naming the first `data` setting that assumes one class per example, for multi-hot (N, K)
+    labels (multi-label sources); those labels pass through caching, shuffling and batching unchanged."""
+    if np.ndim(source.y_train) != 2:
+        return
+    single_label = {"data.labels_per_class": (cfg.labels_per_class, None), "data.balance": (cfg.balance, "none"),
+                    "data.label_noise": (cfg.label_noise, 0.0), "data.augment.mixup": (cfg.augment.mixup, 0.0),
+                    "data.augment.cutmix": (cfg.augment.cutmix, 0.0)}
+    for name, (value, default) in single_label.items():
+        if value != default:
+            raise DataError(f"`{name}` assumes one class per example; {source.name} has several labels per image. "
+                            f"Received: {name}={value!r}")
+
+
 def build_datasets(source: Source, cfg: DataConfig, batch_size: int, deterministic: bool = True,
                    num_shards: int = 1, shard_index: int = 0) -> Datasets:
     """Splits `source` into train/val (fixed seed) and builds batched pipelines for train, val and test.
@@ -176,6 +191,7 @@ def build_datasets(source: Source, cfg: DataConfig, batch_size: int, determinist
     num_shards, shard_index: keep only this worker's share of every split, cut before decoding
     (see `dataset_fn` for `tf.distribute` input contexts).
     """
+    check_multi_hot_settings(source, cfg)
     shape = resolve_image_shape(source, cfg)
     train_idx, val_idx = train_val_indices(source, cfg)
     sharded = num_shards > 1

@@ -15,7 +15,7 @@ class Source:
 
     x_train/x_val/x_test hold uint8 images (N, H, W, C) when `kind == "arrays"`, file paths (N,)
     when `kind == "files"`, or encoded PNG/JPEG bytes (N,) when `kind == "encoded"`; y holds
-    integer labels indexing `class_names`. x_val is set
+    integer labels indexing `class_names` (N,), or for multi-label sources a multi-hot float32 matrix (N, K). x_val is set
     only when the source has its own validation split (then no split is cut from x_train).
     `skipped` lists (path, reason) for inputs that were left out, so runs can report them.
     `fixed_shape` is (H, W, C) for encoded images known to share one size.

@@ -1,10 +1,12 @@
-"""Resolves a `data.source` spec (`fashion_mnist`, `idx:DIR`, `tfds:NAME`, `folder:DIR`, `npz:FILE`)."""
+"""Resolves a `data.source` spec (`fashion_mnist`, `idx:DIR`, `tfds:NAME`, `folder:DIR`, `npz:FILE`,
+`multilabel:FILE.csv`)."""
 from __future__ import annotations
 
 from fmkeras.config import DataConfig
 from fmkeras.data.arrays import array_source, npz_source
 from fmkeras.data.idx import fashion_mnist_source, idx_source
 from fmkeras.data.image_folder import image_folder_source
+from fmkeras.data.multilabel_csv import multilabel_csv_source
 from fmkeras.data.source import Source, select_classes
 from fmkeras.data.tfds_source import tfds_source
 from fmkeras.errors import DataError
@@ -30,6 +32,9 @@ def load_source(cfg: DataConfig) -> Source:
                                      follow_symlinks=cfg.follow_symlinks)
     elif kind == "npz":
         source = npz_source(arg)
+    elif kind == "multilabel":
+        return multilabel_csv_source(arg, cfg)  # keeps `cfg.classes` as label columns, not as examples
     else:
-        raise DataError(f"unknown data source {spec!r}; use fashion_mnist, idx:DIR, tfds:NAME, folder:DIR or npz:FILE")
+        raise DataError(f"unknown data source {spec!r}; use fashion_mnist, idx:DIR, tfds:NAME, folder:DIR, npz:FILE or "
+                        "multilabel:FILE.csv")
     return select_classes(source, cfg.classes)

@@ -9,9 +9,10 @@ import numpy as np  # noqa: E402
 
 
 def plot_history(history: dict, path: str) -> str:
-    """Loss and accuracy per epoch (train and validation) side by side."""
+    """Loss and accuracy (or, for multi-label runs, `auc_pr`) per epoch (train and validation) side by side."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    second = "accuracy" if "accuracy" in history or "auc_pr" not in history else "auc_pr"
+    for ax, metric in zip(axes, ("loss", second)):
         for key, style in ((metric, "-o"), (f"val_{metric}", "--o")):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
@@ -70,3 +71,24 @@ def plot_misclassified(images, labels, probabilities, class_names, path: str, li
     titles = [f"{class_names[labels[i]]} -> {class_names[predictions[i]]} ({probabilities[i, predictions[i]]:.2f})"
               for i in wrong]
     return plot_image_grid(images[wrong], titles, path)
+
+
+def plot_per_class_scores(per_class: dict, title: str, path: str) -> str:
+    """Horizontal bars of each class's average precision and F1 (multi-label evaluation)."""
+    names = list(per_class)
+    ap = [per_class[n]["ap"] if per_class[n]["ap"] is not None else 0.0 for n in names]
+    f1 = [per_class[n]["f1"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1.5))
+    rows = np.arange(len(names))
+    ax.barh(rows - 0.2, ap, height=0.4, label="average precision")
+    ax.barh(rows + 0.2, f1, height=0.4, label="F1 at the threshold")
+    ax.set_yticks(rows, names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,8 +1,8 @@
 """Finished runs and model files: evaluate them on a data source, export them, convert them to TFLite.
 
-A model is a run directory, a .keras file or an exported SavedModel version; its task (image or text)
-comes from fmkeras.tasks, so the same functions serve both. `fmkeras evaluate` and `fmkeras export` are
-these functions behind flags.
+A model is a run directory, a .keras file or an exported SavedModel version; its task (image, multi-label
+image or text) comes from fmkeras.tasks, so the same functions serve all of them. `fmkeras evaluate` and
+`fmkeras export` are these functions behind flags.
 
 Example:
     report = evaluate("runs/cnn_fashion-20261206-101500", tta="flip")
@@ -119,9 +119,12 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None, 
     task, source, data = _evaluation_data(loaded, data_cfg, "evaluate")
     if tta is not None and task.modality != "image":
         raise ConfigError(f"--tta augments images; {model_path} is a {task.modality} classifier")
+    if tta is not None:
+        check_command(task, "evaluate --tta", source.name)
     dataset = data.test if data.test is not None else data.val
     out_dir = _out_dir(model_path, loaded, out_dir, "evaluate")
-    report = task.evaluate(loaded.predict, dataset, data.class_names, os.path.join(out_dir, "eval"))
+    report = task.evaluate(loaded.predict, dataset, data.class_names, os.path.join(out_dir, "eval"),
+                           validation=data.val if dataset is not data.val else None)
     if tta is not None:
         from fmkeras.evaluate.metrics import classification_report, predict_dataset
         from fmkeras.evaluate.tta import tta_predict, tta_views
@@ -130,8 +133,7 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None, 
         report["tta"] = {"mode": str(tta), "views": tta_views(tta), "accuracy": augmented["accuracy"],
                          "macro_f1": augmented["macro_f1"], "accuracy_without_tta": report["accuracy"]}
     write_json(os.path.join(out_dir, "eval", "report.json"), {"model": model_path, "data": source.name, **report})
-    units = _INPUTS[task.modality]
-    print(f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} {units})")
+    print(task.summary(report))
     if tta is not None:
         print(f"with TTA ({tta}, {report['tta']['views']} views): accuracy {report['tta']['accuracy']}  "
               f"macro F1: {report['tta']['macro_f1']}")
@@ -149,6 +151,7 @@ def evaluate_ensemble(model_paths: list, data_cfg: DataConfig = None, out_dir: s
     if data_cfg is None:
         raise ConfigError("evaluate --ensemble needs --data when no member is a run directory")
     task = task_for_source(data_cfg.source)
+    check_command(task, "evaluate --ensemble", data_cfg.source)
     for path, member in zip(model_paths, loaded):
         if member.task is not task:
             raise DataError(f"model {path} takes {_INPUTS[member.task.modality]} but the data {data_cfg.source!r} "
@@ -183,7 +186,7 @@ def export(run_dir: str, cfg: RunConfig, trust: bool = False) -> dict:
     export_cfg = cfg.export if cfg.export.model_name or cfg.export.base_dir != "saved_models" else run_cfg.export
     merged = RunConfig(name=run_cfg.name, export=export_cfg, data=run_cfg.data, model=run_cfg.model)
     shape = tuple(metrics["image_shape"]) if metrics.get("image_shape") else None
-    result = export_model(model, merged, metrics["class_names"], shape, task)
+    result = export_model(model, merged, metrics["class_names"], shape, task, evaluation=metrics.get("test"))
     print(f"exported: {result['path']}")
     return result
 

@@ -8,7 +8,7 @@ Example:
 from __future__ import annotations
 
 from fmkeras.config import RunConfig
-from fmkeras.tasks import task_for_source
+from fmkeras.tasks import check_command, task_for_source
 from fmkeras.train.lr_find import lr_range_test
 from fmkeras.train.trainer import _labels_for_loss, seed_everything
 
@@ -18,6 +18,7 @@ def find_learning_rate(cfg: RunConfig, out_dir: str, steps: int = 200, min_lr: f
     """Builds `cfg`'s data and model, runs the range test, writes lr_find.json + lr_find.png to `out_dir`.
     Returns the JSON dict plus the written paths."""
     task = task_for_source(cfg.data.source)
+    check_command(task, "lr_find", cfg.data.source)
     task.check_config(cfg)
     seed_everything(cfg.train)
     source = task.load_source(cfg)

@@ -2,9 +2,9 @@
 
 `Experiment` is the one way a run happens: `fmkeras train`, the tune retrain, notebooks and benchmarks all go
 through it, so a run directory (fmkeras.experiment.run_dir) and its metrics.json
-(fmkeras.experiment.report) look the same whoever made it and whatever the task (image or text). The task
-(fmkeras.tasks) supplies the data, the model, the evaluation and the export signatures; the experiment
-owns the run directory, the strategy, the training loop (fmkeras.experiment.loops) and the report.
+(fmkeras.experiment.report) look the same whoever made it and whatever the task (image, multi-label or
+text). The task (fmkeras.tasks) supplies the data, the model, the evaluation and the export signatures; the
+experiment owns the run directory, the strategy, the training loop (fmkeras.experiment.loops) and the report.
 
 Distribution (`distribute.strategy`): the model is built and fit under the selected tf.distribute strategy;
 multi-worker jobs train with the multi-worker loop, and tasks other than the chief write to
@@ -89,16 +89,17 @@ class Experiment:
     def _fields(self, cfg, source, data, model, result, extra, run_dir, strategy) -> dict:
         task = self.task
         test_set, split = (data.test, "test") if data.test is not None else (data.val, "validation")
+        # The validation split goes along for what the task picks on it (multi-label: per-class thresholds).
         test = task.evaluate(lambda x: model(x, training=False), test_set, data.class_names,
-                             os.path.join(run_dir, "plots"), prefix=split,
-                             model=model) if test_set is not None else None
+                             os.path.join(run_dir, "plots"), prefix=split, model=model,
+                             validation=data.val) if test_set is not None else None
         skipped = list(getattr(data, "skipped", []))
         pruning = None
         if cfg.train.prune_sparsity:
             from fmkeras.train.pruning import sparsity_report
             pruning = {"target": cfg.train.prune_sparsity, **sparsity_report(model)}
         return {
-            "run_dir": run_dir, "name": cfg.name, "task": f"{task.modality}_classification",
+            "run_dir": run_dir, "name": cfg.name, "task": task.name,
             "modality": task.modality, "data": source.name, "evaluated_on": split if test_set is not None else None,
             "class_names": list(data.class_names), **task.report_fields(data, model, extra),
             "num_train": data.num_train, "num_val": data.num_val, "num_test": data.num_test,
@@ -115,18 +116,20 @@ class Experiment:
                            "resumed_from_step": getattr(result, "resumed_from_step", 0),
                            "steps_run": getattr(result, "steps_run", None),
                            "global_step": getattr(result, "global_step", None)},
-            "export": export_model(model, cfg, data.class_names, task.input_shape(data), task)
+            "export": export_model(model, cfg, data.class_names, task.input_shape(data), task, evaluation=test)
             if cfg.export.enabled else None,
         }
 
 
-def export_model(model, cfg: RunConfig, class_names, input_shape, task=None) -> dict:
-    """Exports the next SavedModel version under <export.base_dir>/<export.model_name or name>."""
+def export_model(model, cfg: RunConfig, class_names, input_shape, task=None, evaluation: dict = None) -> dict:
+    """Exports the next SavedModel version under <export.base_dir>/<export.model_name or name>.
+
+    evaluation: the run's test report, for what the export takes from it (multi-label: the thresholds)."""
     task = task or task_for_source(cfg.data.source)
     name = cfg.export.model_name or cfg.name
     metadata = {"run_name": cfg.name, "backbone": cfg.model.backbone}
     version, path = task.export(model, os.path.join(cfg.export.base_dir, name), class_names, cfg, input_shape,
-                                metadata)
+                                metadata, evaluation=evaluation)
     return {"model_name": name, "version": version, "path": path}
 
 

@@ -16,7 +16,7 @@ import os
 import keras
 import tensorflow as tf
 
-from fmkeras.export.saved_model import METADATA_FILE, _outputs, file_manifest
+from fmkeras.export.saved_model import METADATA_FILE, _class_outputs, file_manifest
 from fmkeras.export.versions import publish_version
 
 
@@ -26,7 +26,7 @@ def build_text_archive(model: keras.Model, class_names) -> keras.export.ExportAr
     archive.track(model)
 
     def serve_text(text):
-        return _outputs(model, text, class_names)
+        return _class_outputs(model(text, training=False), class_names)
 
     archive.add_endpoint("serving_default", serve_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     return archive

@@ -79,7 +79,8 @@ def predict(url: str, model: str, images=None, pixels=None, version: int = None,
         texts: list of str. Raw texts for a text classifier (its `serving_default` signature).
         version / label: int / str. A specific version or version label; default the latest.
 
-    Returns a dict: probabilities (N, K) float32 array, class_ids (N,) int array, class_names list of str.
+    Returns a dict of the signature's outputs: probabilities (N, K) float32 array and, for a classifier,
+    class_ids (N,) int array and class_names list of str; for a multi-label model labels (N, K) bool array.
     """
     reply = request_json(url, "POST", _model_path(model, version, label) + ":predict",
                          predict_request(images, pixels, texts), timeout)
@@ -88,8 +89,11 @@ def predict(url: str, model: str, images=None, pixels=None, version: int = None,
         columns = {k: [row[k] for row in rows] for k in rows[0]} if rows else {}
     else:
         columns = reply["outputs"]
-    return {"probabilities": np.asarray(columns["probabilities"], dtype=np.float32),
-            "class_ids": np.asarray(columns["class_ids"]), "class_names": list(columns["class_names"])}
+    out = {"probabilities": np.asarray(columns["probabilities"], dtype=np.float32)}
+    for name, values in columns.items():
+        if name != "probabilities":
+            out[name] = list(values) if name == "class_names" else np.asarray(values)
+    return out
 
 
 def model_status(url: str, model: str, version: int = None, timeout: float = 30.0) -> list:

@@ -25,18 +25,36 @@ from fmkeras.export import export_saved_model
 from fmkeras.transfer import build_classifier
 
 log = logging.getLogger("fmkeras")
+MULTI_LABEL_LOSS = "binary_crossentropy"
+
+
+def refuse_multi_label_settings(cfg: RunConfig, modality: str):
+    """ConfigError when a single-label run asks for the multi-label loss or head."""
+    given = {"train.loss": cfg.train.loss == MULTI_LABEL_LOSS, "model.head.multi_label": cfg.model.head.multi_label}
+    for name, asked in given.items():
+        if asked:
+            value = MULTI_LABEL_LOSS if name == "train.loss" else True
+            raise ConfigError(f"`{name}={value}` is for multi-label sources (data.source=multilabel:FILE.csv); "
+                              f"{modality} sources have one class per example. Received: data.source="
+                              f"{cfg.data.source!r}")
 
 
 class ImageClassification:
     """The image-classification task (see the module docstring)."""
     modality = "image"
+    name = "image_classification"
+    description = "image"
     # `fmkeras` commands that only exist for images; the text task refuses them by name.
     commands = ("train", "tune", "evaluate", "export", "pretrain", "lowlabel", "distill", "lr_find",
-                "evaluate --fgsm_epsilon", "export --format=tflite")
+                "evaluate --fgsm_epsilon", "evaluate --tta", "evaluate --ensemble", "export --format=tflite")
     instead = {}
 
     def check_config(self, cfg: RunConfig):
-        """Refuses, by name, the settings image runs do not have."""
+        """Refuses, by name, the settings image runs do not have (among them the multi-label loss and head)."""
+        refuse_multi_label_settings(cfg, "image")
+        self.refuse_ensemble(cfg)
+
+    def refuse_ensemble(self, cfg: RunConfig):
         if cfg.model.ensemble > 1:
             raise ConfigError("`model.ensemble` > 1 trains text classifiers (data.source=text:...); for image models, "
                               "train runs with different train.seed values and average them with "
@@ -70,12 +88,19 @@ class ImageClassification:
         """Trains `model` with `loop` (fmkeras.experiment.loops). Returns (model, TrainResult, None)."""
         return model, loop(model, data, cfg, run_dir, total_epochs=total_epochs), None
 
-    def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None) -> dict:
-        """Accuracy, per-class report and plots of `predict` on `dataset` (Grad-CAM when `model` is given)."""
+    def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
+                 validation=None) -> dict:
+        """Accuracy, per-class report and plots of `predict` on `dataset` (Grad-CAM when `model` is given).
+        `validation` is not used (single-label predictions need no thresholds)."""
         return evaluate_predictions(predict, dataset, class_names, out_dir, prefix=prefix, gradcam_model=model)
 
-    def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict) -> tuple:
-        """Next SavedModel version under `base_path`: (version, path)."""
+    def summary(self, report: dict) -> str:
+        """One line of `evaluate`'s report for the console."""
+        return f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} images)"
+
+    def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict,
+               evaluation: dict = None) -> tuple:
+        """Next SavedModel version under `base_path`: (version, path). `evaluation` is not used."""
         return export_saved_model(model, base_path, class_names, data_shape, extra_metadata=metadata,
                                   crop=cfg.data.center_crop, tta=cfg.export.tta)
 

@@ -25,6 +25,7 @@ from fmkeras.data.text_pipeline import build_text_datasets, vectorized_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import evaluate_text_predictions
 from fmkeras.export import export_text_saved_model
+from fmkeras.tasks.image import refuse_multi_label_settings
 from fmkeras.train import seed_everything
 from fmkeras.transfer import build_text_classifier
 from fmkeras.transfer.ensemble import average_classifiers, first_member
@@ -37,7 +38,9 @@ log = logging.getLogger("fmkeras")
 class TextClassification:
     """The text-classification task (see the module docstring)."""
     modality = "text"
-    commands = ("train", "tune", "evaluate", "export", "lr_find")
+    name = "text_classification"
+    description = "text"
+    commands = ("train", "tune", "evaluate", "export", "lr_find", "evaluate --ensemble")
     instead = {"pretrain": "text backbones pretrain with masked tokens: make text-pretrain, i.e. "
                            "python -m fmkeras.pretrain.text_mlm"}
     # Why each strategy a text run cannot train under is refused.
@@ -47,7 +50,8 @@ class TextClassification:
         "tpu": "TextVectorization's string ops do not run on a TPU"}
 
     def check_config(self, cfg: RunConfig):
-        """Refuses, by name, the settings text runs do not have."""
+        """Refuses, by name, the settings text runs do not have (among them the multi-label loss and head)."""
+        refuse_multi_label_settings(cfg, "text")
         if cfg.data.balance != "none":
             raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: "
                               f"data.balance={cfg.data.balance!r}, data.source={cfg.data.source!r}")
@@ -119,11 +123,18 @@ class TextClassification:
             vectorizers, core = split_vectorizers(model)
         return loop(core, vectorized_datasets(data, vectorizers), cfg, run_dir, total_epochs=total_epochs)
 
-    def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None) -> dict:
-        """Accuracy, per-class report and the misclassified texts of `predict` on `dataset`."""
+    def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
+                 validation=None) -> dict:
+        """Accuracy, per-class report and the misclassified texts of `predict` on `dataset` (`validation` is not
+        used)."""
         return evaluate_text_predictions(predict, dataset, class_names, out_dir, prefix=prefix)
 
-    def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict) -> tuple:
+    def summary(self, report: dict) -> str:
+        """One line of `evaluate`'s report for the console."""
+        return f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} texts)"
+
+    def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict,
+               evaluation: dict = None) -> tuple:
         """Next SavedModel version under `base_path` (its signature takes strings): (version, path)."""
         return export_text_saved_model(model, base_path, class_names, extra_metadata=metadata)
 

@@ -5,6 +5,8 @@
   log(0) in the reverse term clipped to A = -4; the reverse term is bounded, so flipped labels pull less.
 - bootstrap: soft bootstrapping (Reed et al. 2015), CE against beta * y + (1 - beta) * p, letting the
   model's own confident prediction discount a wrong label.
+- binary_crossentropy: one binary cross-entropy per class, averaged, for multi-label models (one sigmoid per
+  class, multi-hot (N, K) labels; `train.label_smoothing` pulls the targets towards 0.5).
 Labels may be integers (N,) or one-hot/smoothed (N, K).
 
 Example:
@@ -71,8 +73,11 @@ def build_loss(cfg: TrainConfig) -> keras.losses.Loss:
         return SymmetricCrossEntropy()
     if cfg.loss == "bootstrap":
         return SoftBootstrap()
+    if cfg.loss == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
     if cfg.loss != "crossentropy":
-        raise ValueError(f"`train.loss` must be one of crossentropy, symmetric, bootstrap. Received: {cfg.loss!r}")
+        raise ValueError(f"`train.loss` must be one of crossentropy, symmetric, bootstrap, binary_crossentropy. "
+                         f"Received: {cfg.loss!r}")
     if cfg.label_smoothing:
         return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()

@@ -69,14 +69,23 @@ def has_soft_labels(ds) -> bool:
 
 
 def _labels_for_loss(ds, num_classes: int, categorical: bool):
+    """`ds` with class ids one-hot encoded when the loss is categorical; (B, K) labels (soft or multi-hot)
+    pass unchanged."""
     if ds is None or not categorical or has_soft_labels(ds):
         return ds
     return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def multi_label_metrics() -> list:
+    """Area under the precision-recall curve over all classes (`auc_pr`) and per-label binary accuracy."""
+    return [keras.metrics.AUC(multi_label=True, curve="PR", name="auc_pr"),
+            keras.metrics.BinaryAccuracy(name="binary_accuracy")]
+
+
 def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learning_rate: float = None,
                   optimizer: keras.optimizers.Optimizer = None, soft_labels: bool = False):
-    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric.
+    """Compiles `model` with the configured optimizer, schedule, loss and accuracy metric (`auc_pr` and
+    `binary_accuracy` for train.loss=binary_crossentropy).
 
     optimizer: replaces the configured one (e.g. one with per-block LRs from transfer.finetune).
     soft_labels: the training labels are (B, K) probabilities (MixUp/CutMix), so the loss is
@@ -84,6 +93,9 @@ def compile_model(model: keras.Model, cfg: TrainConfig, total_steps: int, learni
     """
     apply_l2(model, cfg.l2)
     optimizer = optimizer or build_optimizer(cfg, build_schedule(cfg, total_steps, learning_rate))
+    if cfg.loss == "binary_crossentropy":  # multi-hot (B, K) labels, one sigmoid per class
+        model.compile(optimizer=optimizer, loss=build_loss(cfg), metrics=multi_label_metrics())
+        return model
     if soft_labels and cfg.loss == "crossentropy":
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     else:

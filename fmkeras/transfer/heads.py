@@ -18,6 +18,7 @@ from fmkeras.transfer.lora import enable_backbone_lora
 from fmkeras.transfer.weights import build_backbone
 
 BACKBONE_LAYER = "backbone"
+MULTI_LABEL_OUTPUT = "multi_label_probabilities"  # the sigmoid output layer of `head.multi_label` models
 
 
 def backbone_input_shape(cfg: ModelConfig, image_shape: tuple) -> tuple:
@@ -50,8 +51,11 @@ def head_features(features, head: HeadConfig):
 
 
 def add_head(features, num_classes: int, head: HeadConfig):
-    """Pooling -> optional Dense/Dropout stack -> softmax (or, with `head.binary`, sigmoid) predictions."""
+    """Pooling -> optional Dense/Dropout stack -> softmax predictions; with `head.binary` one sigmoid shown as
+    two probabilities; with `head.multi_label` `num_classes` independent sigmoids (per-class probabilities)."""
     x = head_features(features, head)
+    if head.multi_label:
+        return keras.layers.Dense(num_classes, activation="sigmoid", name=MULTI_LABEL_OUTPUT, dtype="float32")(x)
     if head.binary:
         if num_classes != 2:
             raise ConfigError(f"`model.head.binary` needs exactly 2 classes. Received: {num_classes} classes")

@@ -26,7 +26,7 @@ import keras_tuner
 from fmkeras.config import TuneRunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
-from fmkeras.tasks import task_for_source
+from fmkeras.tasks import check_command, task_for_source
 from fmkeras.train.strategy import resolve_strategy_name
 from fmkeras.tune.hypermodel import hypermodel_for, objective_direction
 from fmkeras.tune.report import plot_trial_scores, summarize_trials
@@ -96,6 +96,7 @@ def run_search(cfg: TuneRunConfig) -> dict:
         log.warning("distribute.strategy=auto would pick %s; tuning trials run on one device each",
                     resolve_strategy_name(cfg.distribute))
     task = task_for_source(cfg.data.source)
+    check_command(task, "tune", cfg.data.source)
     task.check_config(cfg)
     source = task.load_source(cfg)
     tuner = build_tuner(cfg, hypermodel_for(cfg, source, task))

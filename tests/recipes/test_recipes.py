@@ -33,8 +33,9 @@ def _tiny(name, tmp_path, source, **extra):
 
 
 def test_recipes_mirror_the_reference_examples():
-    # text_debian trains on text; tests/tasks/test_text_classification.py runs it.
-    assert sorted([*TINY, "text_debian"]) == list_recipes()
+    # text_debian trains on text (tests/tasks/test_text_classification.py runs it); multilabel_mosaic on mosaics
+    # (tests/tasks/test_multilabel_classification.py runs it).
+    assert sorted([*TINY, "text_debian", "multilabel_mosaic"]) == list_recipes()
     r50 = load_recipe("resnet50v2_transfer")
     assert (r50.model.backbone, r50.model.weights, r50.model.head.pooling, r50.model.head.dense_units) == (
         "resnet50v2", "imagenet", "flatten", (512,))
