@@ -22,3 +22,55 @@ def test_unknown_backbone_lists_names():
     assert "cnn" in list_backbones()
     with pytest.raises(ConfigError, match="unknown backbone 'resnet9000'; registered backbones: .*cnn"):
         get_backbone("resnet9000")
+
+
+def test_fused_batch_norm_matches_keras_and_round_trips(tmp_path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fmkeras.backbones.cnn import FusedBatchNormalization
+
+    x = tf.random.stateless_normal([8, 5, 5, 3], seed=[1, 2]) * 3.0 + 1.0
+    keras_bn, fused_bn = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    np.testing.assert_allclose(fused_bn(x, training=True), keras_bn(x, training=True), atol=1e-5)
+    np.testing.assert_allclose(fused_bn.moving_mean, keras_bn.moving_mean, atol=1e-6)
+    # the moving variance takes the unbiased batch variance (n / (n - 1) x Keras 3's)
+    n = 8 * 5 * 5
+    unbiased = np.var(x.numpy(), axis=(0, 1, 2)) * n / (n - 1)
+    np.testing.assert_allclose(fused_bn.moving_variance, 0.99 + 0.01 * unbiased, rtol=1e-5)
+    np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False), rtol=1e-3, atol=1e-3)
+
+    model = get_backbone("cnn").builder((28, 28, 1), filters=(8, 16), batch_norm="fused")
+    assert model.count_params() == get_backbone("cnn").builder((28, 28, 1), filters=(8, 16)).count_params()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in loaded.layers)
+    images = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(loaded(images), model(images), atol=1e-6)
+
+
+def test_fused_batch_norm_trains_in_mixed_bfloat16():
+    import keras
+    import tensorflow as tf
+
+    from fmkeras.backbones.cnn import FusedBatchNormalization
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        layer = FusedBatchNormalization()
+        x = tf.cast(tf.random.stateless_normal([4, 3, 3, 2], seed=[3, 4]), "bfloat16")
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 2)
+        assert y.dtype == tf.bfloat16 and layer.moving_mean.dtype == "float32"
+        assert tape.gradient(loss, x).dtype == tf.bfloat16
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_batch_norm_option_is_checked():
+    with pytest.raises(ValueError, match="batch_norm must be true, false or 'fused'"):
+        get_backbone("cnn").builder((28, 28, 1), filters=(8,), batch_norm="yes")
