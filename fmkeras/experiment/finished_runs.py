@@ -257,8 +257,8 @@ def robust_evaluate(model_path: str, data_cfg: DataConfig, epsilons) -> list:
     from fmkeras.evaluate.robust import robust_accuracy
     file = keras_model_file(model_path)
     loaded = load_model(model_path)
-    check_command(loaded.task, "evaluate --fgsm_epsilon", (data_cfg or loaded.run_cfg.data).source
-                  if (data_cfg or loaded.run_cfg) else file)
+    source = (data_cfg or loaded.run_cfg.data).source if (data_cfg or loaded.run_cfg) else file
+    check_command(loaded.task, "evaluate --fgsm_epsilon", source)
     out_dir = os.path.join(model_path, "eval") if loaded.run_cfg else os.path.join("runs", "evaluate", "eval")
     _, _, data = _evaluation_data(loaded, data_cfg, "evaluate --fgsm_epsilon")
     dataset = data.test if data.test is not None else data.val

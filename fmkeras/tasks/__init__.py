@@ -7,7 +7,7 @@ SavedModel belongs to; everything else asks the task it gets from here.
 Example:
     task = task_for_source(cfg.data.source)      # ImageClassification(), MultiLabelClassification() or
                                                  # TextClassification()
-    task.check_command("lowlabel")               # ConfigError naming the command for text
+    check_command(task, "lowlabel", cfg.data.source)   # ConfigError naming the command for text
 """
 from __future__ import annotations
 

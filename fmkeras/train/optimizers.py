@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras
 
+from fmkeras.backbones.layer_tree import all_layers
 from fmkeras.config import TrainConfig
 from fmkeras.train.schedules import OneCycle, one_cycle_momentum
-from fmkeras.backbones.layer_tree import all_layers
 
 
 class _CycledMomentumMixin:

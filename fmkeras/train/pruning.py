@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
 from fmkeras.backbones.layer_tree import all_layers
 
 PRUNABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from fmkeras.backbones.blocks import backbone_blocks
+from fmkeras.backbones.layer_tree import all_layers
 from fmkeras.config import RunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.train.lr_multipliers import with_lr_multipliers
@@ -32,7 +33,6 @@ from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
 from fmkeras.train.trainer import TrainResult, compile_model, fit, has_soft_labels, steps_per_epoch
 from fmkeras.transfer.heads import BACKBONE_LAYER
-from fmkeras.backbones.layer_tree import all_layers
 
 FINETUNE_DIR = "finetune"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
 from fmkeras.backbones.layer_tree import leaf_layers
 
 LORA_LAYER_TYPES = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
