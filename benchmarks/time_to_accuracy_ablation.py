@@ -36,6 +36,7 @@ from fmkeras.config import DataConfig, TrainConfig  # noqa: E402
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.train.optimizers import build_optimizer  # noqa: E402
 from fmkeras.train.schedules import build_schedule  # noqa: E402
+from time_to_accuracy import reference_net  # noqa: E402  (the same net the headline benchmark times)
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -135,20 +136,6 @@ def build_net(spec: dict) -> keras.Model:
         x = keras.layers.Dropout(rate)(x)
     outputs = keras.layers.Dense(10, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs)
-
-
-def reference_net() -> keras.Model:
-    """keras.io's Simple MNIST convnet, as published."""
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
 
 
 def forward_flops(model: keras.Model) -> int:
