@@ -4,6 +4,8 @@ Files are read, decoded and prepared in tf.data (in parallel) and classified in 
 file gets one row, in the order given: `{"path", "top_k": [{"label", "score"}, ...], "error": None}`,
 or `top_k: []` and the reason in `error` for a file that cannot be used (not an image, truncated,
 empty, unreadable, or a header declaring more pixels than `max_pixels`, refused before decoding).
+A multi-label classifier's rows also have `labels`: every class whose score reaches its threshold (the
+per-class thresholds its run picked on the validation split, as its SavedModel and server apply them).
 
 Images are prepared with the ops training used (fmkeras.data.decode): a run's own
 `data.center_crop` and input size; a preset's ImageNet view (central 0.875 of the shorter side,
@@ -54,6 +56,7 @@ class Predictor:
     crop: Optional[float] = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     model: Optional[object] = None  # the Keras classifier behind predict_batch, when there is one (Grad-CAM)
+    thresholds: Optional[tuple] = None  # multi-label: per-class score cuts; None for one class per image
 
 
 def find_images(paths) -> list:
@@ -73,8 +76,9 @@ def find_images(paths) -> list:
     return found
 
 
-def _keras_predictor(name: str, model, class_names, crop, max_pixels: int) -> Predictor:
-    if task_for_model(model).modality != "image":
+def _keras_predictor(name: str, model, class_names, crop, max_pixels: int, thresholds=None) -> Predictor:
+    task = task_for_model(model)
+    if task.modality != "image":
         raise DataError(f"--model={name} is a text classifier; predict takes image files")
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or None in shape:
@@ -85,7 +89,20 @@ def _keras_predictor(name: str, model, class_names, crop, max_pixels: int) -> Pr
         class_names = [str(i) for i in range(classes)]
     if len(class_names) != classes:
         raise DataError(f"--model={name} outputs {classes} classes but lists {len(class_names)} class names")
-    return Predictor(name, tuple(class_names), shape, "pixels", model.predict_on_batch, crop, max_pixels, model)
+    if task.name == "multi_label_classification" and thresholds is None:
+        log.warning("%s: a multi-label classifier without its run's thresholds; labels are the classes scoring "
+                    ">= 0.5", name)
+        thresholds = [0.5] * classes
+    return Predictor(name, tuple(class_names), shape, "pixels", model.predict_on_batch, crop, max_pixels, model,
+                     _checked_thresholds(name, thresholds, classes))
+
+
+def _checked_thresholds(name: str, thresholds, classes: int):
+    if thresholds is None:
+        return None
+    if len(thresholds) != classes:
+        raise DataError(f"--model={name} outputs {classes} classes but lists {len(thresholds)} thresholds")
+    return tuple(float(t) for t in thresholds)
 
 
 def _run_dir_predictor(run_dir: str, trust: bool, model_file: str = None) -> Predictor:
@@ -99,9 +116,11 @@ def _run_dir_predictor(run_dir: str, trust: bool, model_file: str = None) -> Pre
     with open(files["config.json"]) as fh:
         data_cfg = from_dict(RunConfig, json.load(fh)).data
     with open(files["metrics.json"]) as fh:
-        class_names = json.load(fh).get("class_names")
+        report = json.load(fh)
+    thresholds = (report.get("test") or {}).get("thresholds")  # multi-label runs: picked on validation
     model = load_keras_model(files["model.keras"], trust, compile=False)
-    return _keras_predictor(run_dir, model, class_names, data_cfg.center_crop, data_cfg.max_image_pixels)
+    return _keras_predictor(run_dir, model, report.get("class_names"), data_cfg.center_crop,
+                            data_cfg.max_image_pixels, thresholds)
 
 
 def _saved_model_predictor(path: str) -> Predictor:
@@ -113,8 +132,11 @@ def _saved_model_predictor(path: str) -> Predictor:
     if task_for_export(metadata).modality != "image":
         raise DataError(f"--model={path} is a text classifier; predict takes image files")
     serve = loaded.signatures["serving_default"]
+    thresholds = metadata.get("thresholds")  # a multi-label export's own (its `labels` output applies them)
     return Predictor(path, tuple(metadata["class_names"]), tuple(metadata["image_shape"]), "bytes",
-                     lambda images: serve(images=images)["probabilities"].numpy())
+                     lambda images: serve(images=images)["probabilities"].numpy(),
+                     thresholds=_checked_thresholds(path, thresholds, len(metadata["class_names"]))
+                     if thresholds is not None else None)
 
 
 def _preset_predictor(name: str) -> Predictor:
@@ -203,8 +225,14 @@ def _top_k(probabilities: np.ndarray, class_names: tuple, k: int) -> list:
     return [{"label": class_names[i], "score": round(float(probabilities[i]), 6)} for i in order]
 
 
+def _over_thresholds(probabilities: np.ndarray, class_names: tuple, thresholds: tuple) -> list:
+    chosen = [i for i in np.argsort(-probabilities, kind="stable") if probabilities[i] >= thresholds[i]]
+    return [{"label": class_names[i], "score": round(float(probabilities[i]), 6)} for i in chosen]
+
+
 def predict_files(predictor: Predictor, paths, top_k: int = 5, batch_size: int = 32) -> list:
-    """One row per path, in order: {"path", "top_k": [{"label", "score"}, ...], "error": None or the reason}.
+    """One row per path, in order: {"path", "top_k": [{"label", "score"}, ...], "error": None or the reason},
+    and for a multi-label predictor `labels`: the classes at or over their thresholds, highest score first.
 
     Files whose header declares more than `predictor.max_pixels` pixels are refused before decoding;
     files that fail to read or decode get their error; neither stops the others.
@@ -214,7 +242,7 @@ def predict_files(predictor: Predictor, paths, top_k: int = 5, batch_size: int =
     errors = {i: reason for i, p in enumerate(paths) if (reason := oversized(p, predictor.max_pixels))}
     todo = [i for i in range(len(paths)) if i not in errors]
     prepare = _prepare_fn(predictor)
-    top = {}
+    top, labels = {}, {}
     if todo:
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(todo, np.int64), [paths[i] for i in todo]))
         ds = ds.map(lambda i, p: (i, prepare(p)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
@@ -224,10 +252,16 @@ def predict_files(predictor: Predictor, paths, top_k: int = 5, batch_size: int =
                 raise DataError(f"--model={predictor.name} returned {probabilities.shape[-1]} scores per image for "
                                 f"{len(predictor.class_names)} class names")
             top.update((int(i), _top_k(p, predictor.class_names, k)) for i, p in zip(indices.numpy(), probabilities))
+            if predictor.thresholds is not None:
+                labels.update((int(i), _over_thresholds(p, predictor.class_names, predictor.thresholds))
+                              for i, p in zip(indices.numpy(), probabilities))
     for i in todo:
         if i not in top:
             errors[i] = _error(paths[i], predictor, prepare)
-    return [{"path": p, "top_k": top.get(i, []), "error": errors.get(i)} for i, p in enumerate(paths)]
+    if predictor.thresholds is None:
+        return [{"path": p, "top_k": top.get(i, []), "error": errors.get(i)} for i, p in enumerate(paths)]
+    return [{"path": p, "top_k": top.get(i, []), "labels": labels.get(i, []), "error": errors.get(i)}
+            for i, p in enumerate(paths)]
 
 
 def explain_files(predictor: Predictor, rows: list, out_dir: str) -> list:
@@ -269,14 +303,16 @@ def explain_files(predictor: Predictor, rows: list, out_dir: str) -> list:
     return rows
 
 
-def csv_header(k: int) -> list:
-    """path, label1, score1, ..., labelK, scoreK, error."""
-    return ["path", *[f"{name}{j}" for j in range(1, k + 1) for name in ("label", "score")], "error"]
+def csv_header(k: int, multi_label: bool = False) -> list:
+    """path, label1, score1, ..., labelK, scoreK, [labels,] error (`labels`: a multi-label model's classes at or
+    over their thresholds, `;`-separated as in multilabel CSV sources)."""
+    return ["path", *[f"{name}{j}" for j in range(1, k + 1) for name in ("label", "score")],
+            *(["labels"] if multi_label else []), "error"]
 
 
 def write_predictions(rows: list, out, fmt: str = "csv", k: int = 5):
     """Writes rows to the text stream `out`: CSV (header + one line per file; empty cells where a file has
-    fewer than k labels) or JSON (an array with one object per line)."""
+    fewer than k labels; a `labels` column for multi-label rows) or JSON (an array with one object per line)."""
     if fmt == "json":
         lines = [json.dumps(row, ensure_ascii=False) for row in rows]
         out.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
@@ -284,7 +320,9 @@ def write_predictions(rows: list, out, fmt: str = "csv", k: int = 5):
     if fmt != "csv":
         raise ValueError(f"`format` must be csv or json. Received: format={fmt!r}")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_header(k))
+    multi_label = any("labels" in row for row in rows)
+    writer.writerow(csv_header(k, multi_label))
     for row in rows:
         cells = [value for item in row["top_k"] for value in (item["label"], item["score"])]
-        writer.writerow([row["path"], *cells, *[""] * (2 * k - len(cells)), row["error"] or ""])
+        labels = [";".join(item["label"] for item in row.get("labels", []))] if multi_label else []
+        writer.writerow([row["path"], *cells, *[""] * (2 * k - len(cells)), *labels, row["error"] or ""])

@@ -128,3 +128,34 @@ def test_multi_worker_strategy_is_refused_up_front(mosaics_csv, tmp_path):
                                           "tpu.*resolved to multiworker"):
         task.check_strategy(_config(mosaics_csv, tmp_path), "multiworker")
     task.check_strategy(_config(mosaics_csv, tmp_path), "mirrored")
+
+
+def test_predict_lists_the_classes_over_the_runs_thresholds_for_run_dirs_and_exports(run, mosaics_csv, tmp_path):
+    import io
+
+    from fmkeras.predict.predictors import load_predictor, predict_files, write_predictions
+    folder = os.path.join(os.path.dirname(mosaics_csv), "test")
+    files = [os.path.join(folder, f"{i:06d}.png") for i in range(6)]
+    thresholds = np.asarray(run["test"]["thresholds"])
+    names = run["class_names"]
+    for ref in (run["run_dir"], run["export"]["path"]):
+        predictor = load_predictor(ref)
+        assert predictor.thresholds == pytest.approx(tuple(thresholds))
+        rows = predict_files(predictor, files, top_k=3)
+        probabilities = predictor.predict_batch(np.stack([np.asarray(Image.open(f))[..., None] for f in files])
+                                                .astype("float32")) if predictor.takes == "pixels" else \
+            predictor.predict_batch(tf.constant([open(f, "rb").read() for f in files]))
+        for row, p in zip(rows, probabilities):
+            expected = {names[k] for k in range(len(names)) if p[k] >= thresholds[k]}
+            assert {item["label"] for item in row["labels"]} == expected and row["error"] is None
+            assert [item["score"] for item in row["labels"]] == sorted((item["score"] for item in row["labels"]),
+                                                                       reverse=True)
+        out = io.StringIO()
+        write_predictions(rows, out, "csv", 3)
+        lines = out.getvalue().splitlines()
+        assert lines[0].split(",")[-2:] == ["labels", "error"]
+        assert lines[1].split(",")[-2] == ";".join(item["label"] for item in rows[0]["labels"])
+    # a bare .keras file has no thresholds beside it: 0.5 each, and said so
+    bare = tmp_path / "bare.keras"
+    bare.write_bytes(open(os.path.join(run["run_dir"], "model.keras"), "rb").read())
+    assert load_predictor(str(bare)).thresholds == (0.5,) * len(names)
