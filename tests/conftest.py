@@ -1,6 +1,8 @@
 """Shared fixtures: seeded runs, tiny real Fashion-MNIST slices, tiny configs."""
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,6 +23,27 @@ def _seed():
     from tensorflow.python.framework import config as tf_config
     if tf_config.is_op_determinism_enabled():
         tf_config.disable_op_determinism()
+
+
+def computed_once(tmp_path_factory, name: str, produce):
+    """`produce(directory)` -> a JSON-able value, computed once per test session: under pytest-xdist the first
+    worker that asks computes it (the others wait on a file lock, then read it) instead of each worker
+    training the same model again on the same 2 cores."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return produce(str(tmp_path_factory.mktemp(name)))
+    shared = tmp_path_factory.getbasetemp().parent  # this session's directory, common to its workers
+    result = shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not result.is_file():
+                directory = shared / name
+                directory.mkdir()
+                value = produce(str(directory))
+                result.write_text(json.dumps(value))
+            return json.loads(result.read_text())
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

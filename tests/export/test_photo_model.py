@@ -20,17 +20,19 @@ from fmkeras.recipes import load_recipe
 from fmkeras.serve import ModelServer
 from fmkeras.serve.client import predict
 from tests.cli.test_cli import run_in_process
+from tests.conftest import computed_once
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def photo_run(tmp_path_factory, hymenoptera):
-    work = tmp_path_factory.mktemp("photos")
-    cfg = apply_overrides(load_recipe("efficientnet_lite0_transfer"), {
-        "data.source": f"folder:{hymenoptera}", "run_root": str(work / "runs"), "train.epochs": 2,
-        "finetune.epochs": 0, "train.verbose": 0, "export.base_dir": str(work / "saved_models")})
-    return run_training(cfg)
+    def train(work):
+        cfg = apply_overrides(load_recipe("efficientnet_lite0_transfer"), {
+            "data.source": f"folder:{hymenoptera}", "run_root": os.path.join(work, "runs"), "train.epochs": 2,
+            "finetune.epochs": 0, "train.verbose": 0, "export.base_dir": os.path.join(work, "saved_models")})
+        return run_training(cfg)
+    return computed_once(tmp_path_factory, "photo_run", train)  # one run, whichever worker asks first
 
 
 def test_head_on_imagenet_features_already_beats_chance_by_far(photo_run):
