@@ -85,15 +85,23 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def recipe_run(overrides: dict, run_root: str) -> dict:
-    """The default recipe through the library path `fmkeras train` uses (export off, runs in a temp dir)."""
+def recipe_run(overrides: dict, run_root: str, tta_modes=()) -> dict:
+    """The default recipe through the library path `fmkeras train` uses (export off, runs in a temp dir);
+    with `tta_modes`, the finished run is also scored with test-time augmentation (`fmkeras evaluate --tta`)."""
+    from fmkeras.experiment.finished_runs import evaluate
     cfg = apply_overrides(load_recipe("cnn_fashion"), {"run_root": run_root, "export.enabled": False,
                                                        "train.verbose": 2, **overrides})
     report = run_training(cfg)
     model = keras.models.load_model(os.path.join(report["run_dir"], "model.keras"))
     later = [e["images_per_second"] for e in report["epochs"][1:]] or [e["images_per_second"]
                                                                         for e in report["epochs"]]
+    tta = {str(mode): evaluate(report["run_dir"], out_dir=os.path.join(run_root, f"tta_{mode}"),
+                               tta=mode)["tta"]["accuracy"] for mode in tta_modes}
+    with open(os.path.join(report["run_dir"], "config.json")) as fh:
+        precision = json.load(fh)["train"]["precision"]
     return {"fit_seconds": round(report["train_seconds"], 1), "test_accuracy": report["test"]["accuracy"],
+            "precision": precision,
+            **({"test_accuracy_tta": tta} if tta else {}),
             "epochs": len(report["history"]["loss"]), "params": report["params"],
             "best_val_accuracy": round(max(report["history"].get("val_accuracy", [0.0])), 4),
             "train_images_per_second": round(statistics.median(later), 1),
@@ -129,10 +137,16 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=("both", "recipe", "reference"), default="both")
     parser.add_argument("--reference_epochs", type=int, default=15, help="15 as published; fewer only to probe")
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--tta", action="append", default=[], help="also score the recipe with TTA: flip | 2..10")
     args = parser.parse_args(argv)
     overrides = dict(parse_override(item) for item in args.set)
     source = load_source(DataConfig())
+    from fmkeras.train.trainer import cpu_has_native_bfloat16
     result = {"benchmark": "time_to_accuracy", "cpu_count": os.cpu_count(),
+              # what `train.precision=auto` sees: native bfloat16, and a oneDNN ISA cap (ONEDNN_MAX_CPU_ISA=AVX2
+              # makes this CPU's convolutions run as on an AVX2-only machine)
+              "cpu_native_bfloat16": cpu_has_native_bfloat16(),
+              "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
               "load_average_before": [round(v, 2) for v in os.getloadavg()]}
     with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines go to stderr; stdout is the JSON only
         if args.only in ("both", "reference"):
@@ -140,7 +154,7 @@ def main(argv=None) -> int:
             result["reference"] = reference_convnet(source, args.reference_epochs)
         if args.only in ("both", "recipe"):
             with tempfile.TemporaryDirectory() as run_root:
-                result["recipe"] = recipe_run(overrides, run_root)
+                result["recipe"] = recipe_run(overrides, run_root, args.tta)
     result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     peak = matmul_peak_flops()
     result["matmul_peak_flops_per_second"] = round(peak)

@@ -57,11 +57,13 @@ class TrainConfig(ConfigSection):
     one_cycle_momentum: tuple = (0.95, 0.85)
     # Gradient clipping (Keras optimizer clipnorm/clipvalue; 0 = off), gradient accumulation (the optimizer's
     # gradient_accumulation_steps: weights move every N batches with the averaged gradient) and the Keras
-    # mixed-precision policy (float32 | mixed_float16 | mixed_bfloat16; loss and softmax stay float32).
+    # mixed-precision policy (float32 | mixed_float16 | mixed_bfloat16; loss and softmax stay float32);
+    # auto = mixed_bfloat16 on a CPU with native bfloat16 (AMX / AVX512-BF16), else float32
+    # (fmkeras.train.trainer.resolve_precision; config.json records the policy the run used).
     clipnorm: float = 0.0
     clipvalue: float = 0.0
     accumulate_steps: int = 1
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
     # Gradual magnitude pruning of Conv/Dense kernels (fmkeras.train.pruning): 0 = off, else the final sparsity,
     # reached along prune_schedule (polynomial | constant) between prune_begin and prune_end (fractions of the
     # training steps), masks recomputed every prune_frequency steps.

@@ -124,19 +124,9 @@ def evaluate(model_path: str, data_cfg: DataConfig = None, out_dir: str = None, 
     dataset = data.test if data.test is not None else data.val
     out_dir = _out_dir(model_path, loaded, out_dir, "evaluate")
     report = task.evaluate(loaded.predict, dataset, data.class_names, os.path.join(out_dir, "eval"),
-                           validation=data.val if dataset is not data.val else None)
-    if tta is not None:
-        from fmkeras.evaluate.metrics import classification_report, predict_dataset
-        from fmkeras.evaluate.tta import tta_predict, tta_views
-        probabilities, labels, _ = predict_dataset(tta_predict(loaded.predict, tta), dataset)
-        augmented = classification_report(probabilities, labels, data.class_names)
-        report["tta"] = {"mode": str(tta), "views": tta_views(tta), "accuracy": augmented["accuracy"],
-                         "macro_f1": augmented["macro_f1"], "accuracy_without_tta": report["accuracy"]}
+                           validation=data.val if dataset is not data.val else None, tta=tta)
     write_json(os.path.join(out_dir, "eval", "report.json"), {"model": model_path, "data": source.name, **report})
     print(task.summary(report))
-    if tta is not None:
-        print(f"with TTA ({tta}, {report['tta']['views']} views): accuracy {report['tta']['accuracy']}  "
-              f"macro F1: {report['tta']['macro_f1']}")
     print(f"report: {os.path.join(out_dir, 'eval')}")
     return report
 

@@ -29,6 +29,7 @@ from fmkeras.experiment.run_dir import MODEL_FILE, make_run_dir
 from fmkeras.model_files.weight_hashes import write_sha256_sidecar
 from fmkeras.tasks import task_for_source
 from fmkeras.train import seed_everything
+from fmkeras.train.trainer import resolve_precision
 from fmkeras.train.strategy import (build_strategy, is_chief, resolve_strategy_name, scale_for_replicas,
                                     shard_dataset, strategy_name, task_label)
 from fmkeras.transfer import trainable_parameter_count
@@ -59,6 +60,9 @@ class Experiment:
         strategy = build_strategy(cfg.distribute)
         loop = Loop(strategy, backup_every_steps=cfg.distribute.backup_every_steps)
         loop.check(cfg)
+        # `train.precision=auto`: the policy this machine gets, so config.json records what the run used
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                                 precision=resolve_precision(cfg.train.precision)))
         seed_everything(cfg.train)
         # Data and model first: a bad source or backbone fails before anything is written.
         source = self.source if self.source is not None else task.load_source(cfg)
@@ -92,7 +96,7 @@ class Experiment:
         # The validation split goes along for what the task picks on it (multi-label: per-class thresholds).
         test = task.evaluate(lambda x: model(x, training=False), test_set, data.class_names,
                              os.path.join(run_dir, "plots"), prefix=split, model=model,
-                             validation=data.val) if test_set is not None else None
+                             validation=data.val, tta=cfg.export.tta) if test_set is not None else None
         skipped = list(getattr(data, "skipped", []))
         pruning = None
         if cfg.train.prune_sparsity:

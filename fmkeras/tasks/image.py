@@ -21,6 +21,8 @@ from fmkeras.config import RunConfig
 from fmkeras.data import build_datasets, load_source
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import evaluate_predictions
+from fmkeras.evaluate.metrics import classification_report, predict_dataset
+from fmkeras.evaluate.tta import tta_predict, tta_views
 from fmkeras.export import export_saved_model
 from fmkeras.transfer import build_classifier
 
@@ -89,14 +91,24 @@ class ImageClassification:
         return model, loop(model, data, cfg, run_dir, total_epochs=total_epochs), None
 
     def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
-                 validation=None) -> dict:
+                 validation=None, tta=None) -> dict:
         """Accuracy, per-class report and plots of `predict` on `dataset` (Grad-CAM when `model` is given).
-        `validation` is not used (single-label predictions need no thresholds)."""
-        return evaluate_predictions(predict, dataset, class_names, out_dir, prefix=prefix, gradcam_model=model)
+        `validation` is not used (single-label predictions need no thresholds). `tta` ("flip" or a number of
+        views, fmkeras.evaluate.tta): the test-time-augmented accuracy too, under "tta" beside the plain one."""
+        report = evaluate_predictions(predict, dataset, class_names, out_dir, prefix=prefix, gradcam_model=model)
+        if tta is not None:
+            probabilities, labels, _ = predict_dataset(tta_predict(predict, tta), dataset)
+            augmented = classification_report(probabilities, labels, class_names)
+            report["tta"] = {"mode": str(tta), "views": tta_views(tta), "accuracy": augmented["accuracy"],
+                             "macro_f1": augmented["macro_f1"], "accuracy_without_tta": report["accuracy"]}
+        return report
 
     def summary(self, report: dict) -> str:
         """One line of `evaluate`'s report for the console."""
-        return f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} images)"
+        line = f"accuracy: {report['accuracy']}  macro F1: {report['macro_f1']}  ({report['num_examples']} images)"
+        if report.get("tta"):
+            line += f"; with TTA ({report['tta']['mode']}, {report['tta']['views']} views): {report['tta']['accuracy']}"
+        return line
 
     def export(self, model, base_path: str, class_names, cfg: RunConfig, data_shape, metadata: dict,
                evaluation: dict = None) -> tuple:

@@ -21,6 +21,7 @@ import dataclasses
 from fmkeras.config import RunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate.multilabel import evaluate_multi_label_predictions
+from fmkeras.evaluate.tta import tta_predict, tta_views
 from fmkeras.export import export_saved_model
 from fmkeras.tasks.image import MULTI_LABEL_LOSS, ImageClassification
 
@@ -68,11 +69,19 @@ class MultiLabelClassification(ImageClassification):
                               f"distribute.strategy={cfg.distribute.strategy!r} (resolved to {strategy_name})")
 
     def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
-                 validation=None) -> dict:
+                 validation=None, tta=None) -> dict:
         """mAP, micro/macro F1 and per-class AP/F1 of `predict` on `dataset`, at per-class thresholds picked on
-        `validation` (0.5 without it)."""
-        return evaluate_multi_label_predictions(predict, dataset, class_names, out_dir, prefix=prefix,
-                                                validation=validation)
+        `validation` (0.5 without it). `tta`: the test-time-augmented mAP and F1 too (thresholds picked on the
+        augmented validation scores), under "tta"."""
+        report = evaluate_multi_label_predictions(predict, dataset, class_names, out_dir, prefix=prefix,
+                                                  validation=validation)
+        if tta is not None:
+            augmented = evaluate_multi_label_predictions(tta_predict(predict, tta), dataset, class_names, out_dir,
+                                                         prefix=f"{prefix}_tta", validation=validation)
+            report["tta"] = {"mode": str(tta), "views": tta_views(tta), "mAP": augmented["mAP"],
+                             "micro_f1": augmented["micro_f1"], "macro_f1": augmented["macro_f1"],
+                             "thresholds": augmented["thresholds"], "mAP_without_tta": report["mAP"]}
+        return report
 
     def summary(self, report: dict) -> str:
         return (f"mAP: {report['mAP']}  micro F1: {report['micro_f1']}  macro F1: {report['macro_f1']}  "

@@ -52,6 +52,9 @@ class TextClassification:
     def check_config(self, cfg: RunConfig):
         """Refuses, by name, the settings text runs do not have (among them the multi-label loss and head)."""
         refuse_multi_label_settings(cfg, "text")
+        if cfg.export.tta is not None:
+            raise ConfigError(f"`export.tta` augments images (mirrors, shifts); text sources have none. Received: "
+                              f"export.tta={cfg.export.tta!r}, data.source={cfg.data.source!r}")
         if cfg.data.balance != "none":
             raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: "
                               f"data.balance={cfg.data.balance!r}, data.source={cfg.data.source!r}")
@@ -124,9 +127,9 @@ class TextClassification:
         return loop(core, vectorized_datasets(data, vectorizers), cfg, run_dir, total_epochs=total_epochs)
 
     def evaluate(self, predict, dataset, class_names, out_dir: str, prefix: str = "test", model=None,
-                 validation=None) -> dict:
+                 validation=None, tta=None) -> dict:
         """Accuracy, per-class report and the misclassified texts of `predict` on `dataset` (`validation` is not
-        used)."""
+        used; `tta` is refused by check_config: views are images)."""
         return evaluate_text_predictions(predict, dataset, class_names, out_dir, prefix=prefix)
 
     def summary(self, report: dict) -> str:

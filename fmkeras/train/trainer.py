@@ -47,7 +47,35 @@ def seed_everything(cfg: TrainConfig):
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    set_precision(cfg.precision)
+    set_precision(resolve_precision(cfg.precision))
+
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still include native bfloat16 instructions.
+_BF16_ISA_CAPS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                  "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+
+
+def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU computes bfloat16 in hardware (AMX-BF16 or AVX512-BF16 flags) and oneDNN may use it
+    (ONEDNN_MAX_CPU_ISA, when set, allows a bfloat16 ISA). False where /proc/cpuinfo does not exist (macOS)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in _BF16_ISA_CAPS:
+        return False
+    try:
+        with open(cpuinfo) as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(policy: str) -> str:
+    """`train.precision` as the Keras policy to set: `auto` is mixed_bfloat16 on a CPU with native bfloat16
+    (AMX/AVX512-BF16: ~1.5x the float32 training speed of a small CNN there) and float32 elsewhere (on an
+    AVX2-only CPU bfloat16 is emulated, slower than float32; on a GPU set mixed_float16 yourself)."""
+    if policy != "auto":
+        return policy
+    return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
 
 
 def set_precision(policy: str):

@@ -16,7 +16,7 @@ from fmkeras.errors import ConfigError
     ({"train.clipnorm": 1, "train.clipvalue": 1}, "set `train.clipnorm` or `train.clipvalue`, not both"),
     ({"train.accumulate_steps": 0}, "`train.accumulate_steps` must be >= 1 and <= 1024. "
                                     "Received: train.accumulate_steps=0"),
-    ({"train.precision": "float16"}, "`train.precision` must be one of float32, mixed_float16, mixed_bfloat16. "
+    ({"train.precision": "float16"}, "`train.precision` must be one of float32, mixed_float16, mixed_bfloat16, auto. "
                                      "Received: train.precision='float16'"),
 ])
 def test_bad_values_are_refused_naming_field_value_and_allowed(overrides, message):

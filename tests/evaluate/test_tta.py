@@ -58,4 +58,33 @@ def test_evaluate_cli_reports_accuracy_with_and_without_tta(tmp_path, capsys):
         report = json.load(fh)
     tta = report["tta"]
     assert tta["views"] == 4 and tta["accuracy_without_tta"] == report["accuracy"]
-    assert 0.0 <= tta["accuracy"] <= 1.0 and f"with TTA (4, 4 views): accuracy {tta['accuracy']}" in printed
+    assert 0.0 <= tta["accuracy"] <= 1.0 and f"with TTA (4, 4 views): {tta['accuracy']}" in printed
+
+
+def test_a_run_exporting_a_tta_signature_reports_its_test_accuracy_with_and_without(tmp_path):
+    import dataclasses
+
+    from fmkeras.evaluate.metrics import classification_report, predict_dataset
+    from fmkeras.experiment import run_training
+    from fmkeras.model_files.keras_file import load_keras_model
+    from fmkeras.data import build_datasets, load_source
+    from tests.conftest import tiny_config
+    cfg = tiny_config(tmp_path, epochs=2)
+    cfg = dataclasses.replace(cfg, export=dataclasses.replace(cfg.export, tta="flip"))
+    report = run_training(cfg)
+    tta = report["test"]["tta"]
+    assert (tta["mode"], tta["views"], tta["accuracy_without_tta"]) == ("flip", 2, report["test"]["accuracy"])
+    model = load_keras_model(f"{report['run_dir']}/model.keras")
+    test = build_datasets(load_source(cfg.data), cfg.data, 64).test
+    probabilities, labels, _ = predict_dataset(tta_predict(lambda x: model(x, training=False), "flip"), test)
+    assert tta["accuracy"] == classification_report(probabilities, labels, report["class_names"])["accuracy"]
+    assert "serve_pixels_tta" in json.load(open(f"{report['export']['path']}/fmkeras.json"))["signatures"]
+
+
+def test_text_runs_refuse_export_tta(tmp_path):
+    from fmkeras.config import RunConfig, apply_overrides
+    from fmkeras.errors import ConfigError
+    from fmkeras.tasks import TextClassification
+    cfg = apply_overrides(RunConfig(), {"data.source": "text:debian", "export.tta": "flip"})
+    with pytest.raises(ConfigError, match="`export.tta` augments images.*Received: export.tta='flip'"):
+        TextClassification().check_config(cfg)

@@ -56,3 +56,38 @@ def test_multiworker_loop_refuses_float16():
     with pytest.raises(ConfigError, match="mixed_float16` is not supported by the multi-worker loop"):
         check_distributed_settings(TrainConfig(precision="mixed_float16"))
     check_distributed_settings(TrainConfig(precision="mixed_bfloat16"))
+
+
+@pytest.mark.parametrize("flags,isa_cap,expected", [
+    ("fpu avx2 avx512f amx_bf16 amx_tile", None, "mixed_bfloat16"),   # AMX (Sapphire Rapids and later)
+    ("fpu avx2 avx512f avx512_bf16", None, "mixed_bfloat16"),         # AVX512-BF16 (Cooper Lake, Zen 4)
+    ("fpu avx2 fma", None, "float32"),                                 # AVX2 only: bfloat16 would be emulated
+    ("fpu avx2 avx512f amx_bf16", "AVX2", "float32"),                  # oneDNN capped below bfloat16
+    ("fpu avx2 avx512f amx_bf16", "avx512_core_amx", "mixed_bfloat16"),
+])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path, monkeypatch, flags, isa_cap, expected):
+    from fmkeras.train import trainer
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    if isa_cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    real = trainer.cpu_has_native_bfloat16
+    monkeypatch.setattr(trainer, "cpu_has_native_bfloat16", lambda: real(str(cpuinfo)))
+    assert trainer.resolve_precision("auto") == expected
+    assert trainer.resolve_precision("float32") == "float32"  # explicit policies are kept as given
+    assert not real(str(tmp_path / "no_such_file"))  # no /proc/cpuinfo (macOS): float32
+
+
+def test_auto_precision_run_records_the_policy_it_used(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from fmkeras.experiment import Experiment
+    from fmkeras.train import trainer
+    monkeypatch.setattr(trainer, "cpu_has_native_bfloat16", lambda: True)
+    cfg = tiny_config(tmp_path, epochs=1, precision="auto")
+    report = Experiment(cfg).run()
+    with open(os.path.join(report["run_dir"], "config.json")) as fh:
+        assert json.load(fh)["train"]["precision"] == "mixed_bfloat16"
