@@ -29,7 +29,6 @@ from fmkeras.experiment.run_dir import MODEL_FILE, make_run_dir
 from fmkeras.model_files.weight_hashes import write_sha256_sidecar
 from fmkeras.tasks import task_for_source
 from fmkeras.train import seed_everything
-from fmkeras.train.trainer import resolve_precision
 from fmkeras.train.strategy import (build_strategy, is_chief, resolve_strategy_name, scale_for_replicas,
                                     shard_dataset, strategy_name, task_label)
 from fmkeras.transfer import trainable_parameter_count
@@ -61,8 +60,7 @@ class Experiment:
         loop = Loop(strategy, backup_every_steps=cfg.distribute.backup_every_steps)
         loop.check(cfg)
         # `train.precision=auto`: the policy this machine gets, so config.json records what the run used
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
-                                                                 precision=resolve_precision(cfg.train.precision)))
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=task.precision(cfg)))
         seed_everything(cfg.train)
         # Data and model first: a bad source or backbone fails before anything is written.
         source = self.source if self.source is not None else task.load_source(cfg)

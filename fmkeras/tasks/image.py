@@ -24,6 +24,7 @@ from fmkeras.evaluate import evaluate_predictions
 from fmkeras.evaluate.metrics import classification_report, predict_dataset
 from fmkeras.evaluate.tta import tta_predict, tta_views
 from fmkeras.export import export_saved_model
+from fmkeras.train.trainer import resolve_precision
 from fmkeras.transfer import build_classifier
 
 log = logging.getLogger("fmkeras")
@@ -55,6 +56,10 @@ class ImageClassification:
         """Refuses, by name, the settings image runs do not have (among them the multi-label loss and head)."""
         refuse_multi_label_settings(cfg, "image")
         self.refuse_ensemble(cfg)
+
+    def precision(self, cfg: RunConfig) -> str:
+        """The Keras policy the run trains in: `train.precision`, with `auto` resolved for this machine."""
+        return resolve_precision(cfg.train.precision)
 
     def refuse_ensemble(self, cfg: RunConfig):
         if cfg.model.ensemble > 1:

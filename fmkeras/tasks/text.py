@@ -58,10 +58,14 @@ class TextClassification:
         if cfg.data.balance != "none":
             raise ConfigError(f"`data.balance` is not supported for text sources yet. Received: "
                               f"data.balance={cfg.data.balance!r}, data.source={cfg.data.source!r}")
-        if cfg.train.precision != "float32":
+        if cfg.train.precision not in ("float32", "auto"):
             # Text classifiers' heads are not pinned to float32: their softmax would run in the mixed dtype.
             raise ConfigError(f"`train.precision` must be float32 for text sources. Received: "
                               f"train.precision={cfg.train.precision!r}, data.source={cfg.data.source!r}")
+
+    def precision(self, cfg: RunConfig) -> str:
+        """The Keras policy text runs train in: float32 (`auto` included; see check_config)."""
+        return "float32"
 
     def load_source(self, cfg: RunConfig):
         return load_text_source(cfg.data, cfg.text)

@@ -66,7 +66,10 @@ def test_cli_train_text_csv_then_evaluate_and_export(tmp_path):
 def test_text_source_needs_a_text_backbone_and_no_augment(tmp_path):
     from fmkeras.recipes import load_recipe
     cfg = apply_overrides(load_recipe("cnn_fashion"), {"data.source": "text:debian", "run_root": str(tmp_path)})
-    with pytest.raises(ConfigError, match="augment"):
+    with pytest.raises(ConfigError, match="`export.tta` augments images"):
+        run_training(cfg)
+    cfg = apply_overrides(cfg, {"export.tta": None})
+    with pytest.raises(ConfigError, match="`data.augment` applies to images only"):
         run_training(cfg)
     cfg = apply_overrides(cfg, {"data.augment.horizontal_flip": False})
     with pytest.raises(ConfigError, match="text sources need a text backbone"):
