@@ -19,6 +19,9 @@ def _seed():
     import keras
     keras.utils.set_random_seed(1234)
     yield
+    # A run in mixed precision (the default recipe's `train.precision=auto` on a bfloat16 CPU) sets Keras'
+    # global dtype policy; the next test in this worker builds its models in float32 again.
+    keras.config.set_dtype_policy("float32")
     # A test that turned op determinism on (train.deterministic) must not change the tests after it.
     from tensorflow.python.framework import config as tf_config
     if tf_config.is_op_determinism_enabled():

@@ -89,9 +89,10 @@ class PretrainRunConfig(RunConfig):
 
     def check(self, c: FieldCheck):
         super().check(c)
-        if self.pretrain.method == "simclr" and self.train.precision != "float32":
-            # The projection head and NT-Xent loss would run in the mixed compute dtype, not float32.
-            raise ConfigError(f"`train.precision` must be float32 for pretrain.method=simclr. "
+        if self.pretrain.method == "simclr" and self.train.precision not in ("float32", "auto"):
+            # The projection head and NT-Xent loss would run in the mixed compute dtype, not float32 (`auto`
+            # pretrains in float32).
+            raise ConfigError(f"`train.precision` must be float32 (or auto) for pretrain.method=simclr. "
                               f"Received: train.precision={self.train.precision!r}")
 
 

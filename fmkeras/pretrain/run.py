@@ -27,6 +27,7 @@ from fmkeras.pretrain.backbone_file import backbone_info, save_backbone
 from fmkeras.pretrain.simclr import SimCLR, build_encoder, build_projection_head
 from fmkeras.pretrain.views import two_views
 from fmkeras.train import fit, seed_everything
+from fmkeras.train.trainer import resolve_precision
 from fmkeras.train.callbacks import Throughput
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
@@ -103,6 +104,9 @@ def run_pretraining(cfg: PretrainRunConfig, callbacks=()) -> dict:
         raise ConfigError(f"run_pretraining needs a PretrainRunConfig (a RunConfig with a `pretrain` section). "
                           f"Received: {type(cfg).__name__}")
     validate(cfg)
+    # `auto` precision: SimCLR's projection head and NT-Xent loss need float32; supervised goes by the machine
+    precision = "float32" if cfg.pretrain.method == "simclr" else resolve_precision(cfg.train.precision)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=precision))
     seed_everything(cfg.train)
     run_dir = make_run_dir(cfg)
     write_json(os.path.join(run_dir, "config.json"), to_dict(cfg))

@@ -35,7 +35,7 @@ def test_good_values_apply():
 
 
 def test_simclr_needs_float32_a_check_across_two_sections():
-    with pytest.raises(ConfigError, match="`train.precision` must be float32 for pretrain.method=simclr"):
+    with pytest.raises(ConfigError, match=r"`train.precision` must be float32 \(or auto\) for pretrain.method=simclr"):
         apply_overrides(PretrainRunConfig(), {"train.precision": "mixed_bfloat16"})
     cfg = apply_overrides(PretrainRunConfig(), {"train.precision": "mixed_bfloat16", "pretrain.method": "supervised"})
     assert cfg.train.precision == "mixed_bfloat16"
