@@ -74,3 +74,25 @@ def test_fused_batch_norm_trains_in_mixed_bfloat16():
 def test_batch_norm_option_is_checked():
     with pytest.raises(ValueError, match="batch_norm must be true, false or 'fused'"):
         get_backbone("cnn").builder((28, 28, 1), filters=(8,), batch_norm="yes")
+
+
+def test_pool_first_normalizes_the_pooled_map_with_the_same_weights():
+    import keras
+    import numpy as np
+    build = get_backbone("cnn").builder
+    plain = build((28, 28, 1), filters=(8, 16), convs_per_block=2, batch_norm="fused")
+    pooled = build((28, 28, 1), filters=(8, 16), convs_per_block=2, batch_norm="fused", pool_first=True)
+    assert pooled.output_shape == plain.output_shape == (None, 7, 7, 16)
+    assert pooled.count_params() == plain.count_params()
+    names = [layer.name for layer in pooled.layers]
+    # in each block the first conv keeps Conv-BN-ReLU; the last one is Conv-Pool-BN-ReLU
+    assert names[1:9] == ["block1_conv1", "block1_bn1", "block1_relu1", "block1_conv2", "block1_pool",
+                          "block1_bn2", "block1_relu2", "block2_conv1"]
+    # BN's statistics come from the pooled map: a quarter of the pixels at block 1's last conv
+    assert pooled.get_layer("block1_bn2").input.shape[1:3] == (14, 14)
+    assert plain.get_layer("block1_bn2").input.shape[1:3] == (28, 28)
+    # with the identity BN of a fresh layer at inference, max-pooling commutes with the monotone BN-ReLU
+    pooled.set_weights(plain.get_weights())
+    x = np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(pooled(x, training=False), plain(x, training=False), atol=1e-5)
+    assert isinstance(pooled.get_layer("block2_pool"), keras.layers.MaxPooling2D)
