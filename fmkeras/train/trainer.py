@@ -71,10 +71,12 @@ def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def resolve_precision(policy: str) -> str:
     """`train.precision` as the Keras policy to set: `auto` is mixed_bfloat16 on a CPU with native bfloat16
-    (AMX/AVX512-BF16: ~1.5x the float32 training speed of a small CNN there) and float32 elsewhere (on an
-    AVX2-only CPU bfloat16 is emulated, slower than float32; on a GPU set mixed_float16 yourself)."""
+    (AMX/AVX512-BF16: ~1.5x the float32 training speed of a small CNN there) and no GPU, float32 elsewhere
+    (on an AVX2-only CPU bfloat16 is emulated, slower than float32; on a GPU set mixed_float16 yourself)."""
     if policy != "auto":
         return policy
+    if tf.config.list_physical_devices("GPU"):  # the CPU's flags say nothing about the GPU that trains
+        return "float32"
     return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
 
 

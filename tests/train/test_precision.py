@@ -78,6 +78,8 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path, mon
     assert trainer.resolve_precision("auto") == expected
     assert trainer.resolve_precision("float32") == "float32"  # explicit policies are kept as given
     assert not real(str(tmp_path / "no_such_file"))  # no /proc/cpuinfo (macOS): float32
+    monkeypatch.setattr(trainer.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert trainer.resolve_precision("auto") == "float32"  # a GPU trains: the CPU's flags do not apply
 
 
 def test_auto_precision_run_records_the_policy_it_used(tmp_path, monkeypatch):
