@@ -80,7 +80,12 @@ def forward_flops(model: keras.Model) -> int:
     """2 x multiply-accumulates of every Conv2D and Dense layer (nested models included) for one image."""
     total = 0
     for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, keras.layers.SeparableConv2D):  # depthwise then pointwise (the ablation's nets)
+            out = layer.output.shape
+            kh, kw, c_in, mult = layer.depthwise_kernel.shape
+            _, _, c_mid, c_out = layer.pointwise_kernel.shape
+            total += 2 * out[1] * out[2] * (kh * kw * c_in * mult + c_mid * c_out)
+        elif isinstance(layer, keras.layers.Conv2D):
             out = layer.output.shape  # (None, H, W, C_out)
             kh, kw, c_in, c_out = layer.kernel.shape
             total += 2 * out[1] * out[2] * kh * kw * c_in * c_out

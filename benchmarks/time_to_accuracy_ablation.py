@@ -32,11 +32,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fmkeras.backbones.cnn import FusedBatchNormalization  # noqa: E402  (the recipe's layer)
 from fmkeras.config import DataConfig, TrainConfig  # noqa: E402
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.train.optimizers import build_optimizer  # noqa: E402
 from fmkeras.train.schedules import build_schedule  # noqa: E402
-from time_to_accuracy import reference_net  # noqa: E402  (the same net the headline benchmark times)
+from time_to_accuracy import forward_flops, reference_net  # noqa: E402  (the same net and count as the headline)
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -44,31 +45,11 @@ def _act(x, kind):
     return keras.layers.Activation(kind)(x)
 
 
-class FusedBatchNorm(keras.layers.BatchNormalization):
-    """Keras' BatchNormalization computed by TF's fused kernel (FusedBatchNormV3 and its fused gradient).
-
-    Keras 3's layer builds BN from tf.nn.moments + elementwise ops (and their separate gradients); on this
-    CPU that was half of a small CNN's training step. Same variables, same inference maths."""
-
-    def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or mask is not None or self.axis != -1 and self.axis != 3:
-            return super().call(inputs, training=training, mask=mask)
-        # float32 or bfloat16 activations in, float32 statistics (the kernel takes bfloat16 x directly)
-        x = inputs if inputs.dtype in (tf.float32, tf.bfloat16) else tf.cast(inputs, "float32")
-        y, mean, var = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon,
-            is_training=True)
-        # fused_batch_norm returns the Bessel-corrected variance, as Keras 2's fused path did
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(self.moving_variance * self.momentum + var * (1.0 - self.momentum))
-        return tf.cast(y, self.compute_dtype)
-
-
 def _conv_bn_act(x, filters, kernel=3, strides=1, bn=True, act="relu", separable=False):
     conv = keras.layers.SeparableConv2D if separable else keras.layers.Conv2D
     x = conv(filters, kernel, strides=strides, padding="same", use_bias=not bn)(x)
     if bn == "fused":
-        x = FusedBatchNorm()(x)
+        x = FusedBatchNormalization()(x)
     elif bn:
         x = keras.layers.BatchNormalization()(x)
     return _act(x, act)
@@ -136,24 +117,6 @@ def build_net(spec: dict) -> keras.Model:
         x = keras.layers.Dropout(rate)(x)
     outputs = keras.layers.Dense(10, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs)
-
-
-def forward_flops(model: keras.Model) -> int:
-    total = 0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.SeparableConv2D):
-            out = layer.output.shape
-            kh, kw, c_in, mult = layer.depthwise_kernel.shape
-            _, _, c_mid, c_out = layer.pointwise_kernel.shape
-            total += 2 * out[1] * out[2] * (kh * kw * c_in * mult + c_mid * c_out)
-        elif isinstance(layer, keras.layers.Conv2D):
-            out = layer.output.shape
-            kh, kw, c_in, c_out = layer.kernel.shape
-            total += 2 * out[1] * out[2] * kh * kw * c_in * c_out
-        elif isinstance(layer, keras.layers.Dense):
-            c_in, c_out = layer.kernel.shape
-            total += 2 * c_in * c_out
-    return int(total)
 
 
 # The recipe's net today: [16, 32, 64, 128] Conv-BN-ReLU-pool (28->14->7->3->1), flatten, dense 256.

@@ -135,8 +135,7 @@ def _saved_model_predictor(path: str) -> Predictor:
     thresholds = metadata.get("thresholds")  # a multi-label export's own (its `labels` output applies them)
     return Predictor(path, tuple(metadata["class_names"]), tuple(metadata["image_shape"]), "bytes",
                      lambda images: serve(images=images)["probabilities"].numpy(),
-                     thresholds=_checked_thresholds(path, thresholds, len(metadata["class_names"]))
-                     if thresholds is not None else None)
+                     thresholds=_checked_thresholds(path, thresholds, len(metadata["class_names"])))
 
 
 def _preset_predictor(name: str) -> Predictor:
