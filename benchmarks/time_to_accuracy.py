@@ -14,10 +14,17 @@ recipe computed in (float32, or bfloat16 when `train.precision=auto` chose mixed
 
 Target: recipe test accuracy >= 0.93 with fit time <= 0.5x the reference's, plain (`meets_target`) or with
 the flip TTA the recipe exports (`meets_target_with_tta`). Exit status 1 when both are missed.
+
+`--pairs N` trains N pairs in one process, alternating which net goes first (reference first in pair 1), and
+judges the target on the medians of the pairs' ratios and accuracies: on a machine shared with other tenants
+single epochs of either net vary 1.3-2x, so one pair's ratio says little. Each net reports its epoch times
+and the CPU seconds (all threads) its fit used; `fit_cpu_ratio_recipe_over_reference` compares those, which a
+throttled or busy core does not stretch (on this machine, epochs that use both cores fully - the recipe's -
+were slowed 2x in bursts while the reference's, which keep ~1.3 cores busy, were not).
 `ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/time_to_accuracy.py` runs both nets as on an AVX2-only CPU
 (oneDNN's kernels capped at AVX2, so `auto` precision is float32): the figure for machines without AMX.
 
-Run: python benchmarks/time_to_accuracy.py [--set train.epochs=4 ...] [--only recipe]
+Run: python benchmarks/time_to_accuracy.py [--pairs 3] [--set train.epochs=4 ...] [--only recipe]
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ from fmkeras.config import DataConfig, apply_overrides, parse_override  # noqa: 
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 from fmkeras.recipes import load_recipe  # noqa: E402
+from fmkeras.train.callbacks import process_cpu_seconds  # noqa: E402
 
 TARGET_ACCURACY, STRETCH_ACCURACY, TARGET_RATIO = 0.93, 0.94, 0.5
 
@@ -66,13 +74,18 @@ def reference_convnet(source, epochs: int = 15) -> dict:
     x_test = source.x_test.astype("float32") / 255
     y_train = keras.utils.to_categorical(source.y_train, num_classes)
     y_test = keras.utils.to_categorical(source.y_test, num_classes)
+    keras.config.set_dtype_policy("float32")  # as published (Keras' default), whatever ran before in this process
     model = reference_net(input_shape, num_classes)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    start = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1, verbose=2)
-    seconds = time.perf_counter() - start
+    ends = []  # wall clock at each epoch end (a callback the published example does not have; it only reads time)
+    clock = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    start, cpu_start = time.perf_counter(), process_cpu_seconds()
+    model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1, verbose=2, callbacks=[clock])
+    seconds, cpu_seconds = time.perf_counter() - start, process_cpu_seconds() - cpu_start
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    return {"fit_seconds": round(seconds, 1), "test_accuracy": round(float(accuracy), 4), "epochs": epochs,
+    return {"fit_seconds": round(seconds, 1), "fit_cpu_seconds": round(cpu_seconds, 1),
+            "test_accuracy": round(float(accuracy), 4), "epochs": epochs,
+            "epoch_seconds": [round(b - a, 1) for a, b in zip([start, *ends], ends)],
             "params": model.count_params(), "forward_flops_per_image": forward_flops(model)}
 
 
@@ -111,10 +124,13 @@ def recipe_run(overrides: dict, run_root: str, tta_modes=()) -> dict:
         tta[report["test"]["tta"]["mode"]] = report["test"]["tta"]["accuracy"]
     with open(os.path.join(report["run_dir"], "config.json")) as fh:
         precision = json.load(fh)["train"]["precision"]
-    return {"fit_seconds": round(report["train_seconds"], 1), "test_accuracy": report["test"]["accuracy"],
+    return {"fit_seconds": round(report["train_seconds"], 1),
+            "fit_cpu_seconds": round(sum(e["cpu_seconds"] for e in report["epochs"]), 1),
+            "test_accuracy": report["test"]["accuracy"],
             "precision": precision,
             **({"test_accuracy_tta": tta} if tta else {}),
             "epochs": len(report["history"]["loss"]), "params": report["params"],
+            "epoch_seconds": [round(e["seconds"], 1) for e in report["epochs"]],
             "best_val_accuracy": round(max(report["history"].get("val_accuracy", [0.0])), 4),
             "train_images_per_second": round(statistics.median(later), 1),
             "forward_flops_per_image": forward_flops(model), "overrides": overrides}
@@ -150,6 +166,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference_epochs", type=int, default=15, help="15 as published; fewer only to probe")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--tta", action="append", default=[], help="also score the recipe with TTA: flip | 2..10")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="train N pairs, alternating which net goes first; the target is judged on medians")
     parser.add_argument("--separate_processes", action="store_true",
                         help="train each net in a fresh process, one after the other (default: both in this one)")
     args = parser.parse_args(argv)
@@ -162,6 +180,8 @@ def main(argv=None) -> int:
               "cpu_native_bfloat16": cpu_has_native_bfloat16(),
               "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
               "load_average_before": [round(v, 2) for v in os.getloadavg()]}
+    if args.pairs > 1 and (args.only != "both" or args.separate_processes):
+        parser.error("--pairs needs both nets in one process (no --only, no --separate_processes)")
     if args.only == "both" and args.separate_processes:
         # Each net in a fresh process (to rule out one run's process state slowing the other; on 2026-12-06 it
         # did not: the recipe's first two epochs took 16-18 s against 10 s later, in either way).
@@ -176,13 +196,22 @@ def main(argv=None) -> int:
             result[part] = json.loads(out.stdout)[part]
         result["processes"] = "one per net"
     else:
+        parts = [p for p in ("reference", "recipe") if args.only in ("both", p)]
+        pairs = []
         with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines go to stderr; stdout is the JSON only
-            if args.only in ("both", "reference"):
-                keras.utils.set_random_seed(1337)
-                result["reference"] = reference_convnet(source, args.reference_epochs)
-            if args.only in ("both", "recipe"):
-                with tempfile.TemporaryDirectory() as run_root:
-                    result["recipe"] = recipe_run(overrides, run_root, args.tta)
+            for index in range(args.pairs):
+                pair = {"order": parts if index % 2 == 0 else parts[::-1]}
+                for part in pair["order"]:
+                    if part == "reference":
+                        keras.utils.set_random_seed(1337)
+                        pair["reference"] = reference_convnet(source, args.reference_epochs)
+                    else:
+                        with tempfile.TemporaryDirectory() as run_root:
+                            pair["recipe"] = recipe_run(overrides, run_root, args.tta)
+                pairs.append(pair)
+        result.update({key: pairs[0][key] for key in parts})
+        if args.pairs > 1:
+            result["pairs"] = pairs
         result["processes"] = "one"
     result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     peak = matmul_peak_flops()
@@ -197,12 +226,33 @@ def main(argv=None) -> int:
                                         "roof": "bfloat16 matmul" if bf16 else "float32 matmul"}
     met = True
     if "reference" in result and "recipe" in result:
-        ratio = result["recipe"]["fit_seconds"] / result["reference"]["fit_seconds"]
-        accuracy = result["recipe"]["test_accuracy"]
+        def best_tta(recipe):
+            return max(recipe.get("test_accuracy_tta", {}).values(), default=None)
+
+        for pair in result.get("pairs", []):
+            pair["fit_time_ratio_recipe_over_reference"] = round(
+                pair["recipe"]["fit_seconds"] / pair["reference"]["fit_seconds"], 3)
+            pair["fit_cpu_ratio_recipe_over_reference"] = round(
+                pair["recipe"]["fit_cpu_seconds"] / pair["reference"]["fit_cpu_seconds"], 3)
+        # CPU seconds (all threads) of the two fits: what each net costs when the cores are shared or throttled,
+        # where wall time favours the net that keeps fewer cores busy; the target is on wall time
+        result["fit_cpu_ratio_recipe_over_reference"] = round(statistics.median(
+            p["recipe"]["fit_cpu_seconds"] / p["reference"]["fit_cpu_seconds"]
+            for p in result.get("pairs", [result])), 3)
+        if "pairs" in result:  # judged on the medians of the pairs
+            ratio = statistics.median(p["fit_time_ratio_recipe_over_reference"] for p in result["pairs"])
+            accuracy = statistics.median(p["recipe"]["test_accuracy"] for p in result["pairs"])
+            ttas = [best_tta(p["recipe"]) for p in result["pairs"]]
+            tta = statistics.median(ttas) if None not in ttas else None
+            result["median_of_pairs"] = {"fit_time_ratio_recipe_over_reference": round(ratio, 3),
+                                         "test_accuracy": round(accuracy, 4),
+                                         "test_accuracy_tta": None if tta is None else round(tta, 4)}
+        else:
+            ratio = result["recipe"]["fit_seconds"] / result["reference"]["fit_seconds"]
+            accuracy, tta = result["recipe"]["test_accuracy"], best_tta(result["recipe"])
         in_time = ratio <= TARGET_RATIO and args.reference_epochs == 15
         met = accuracy >= TARGET_ACCURACY and in_time
         # the recipe exports a TTA signature (export.tta): its accuracy is the served model's too
-        tta = max(result["recipe"].get("test_accuracy_tta", {}).values(), default=None)
         result.update({"fit_time_ratio_recipe_over_reference": round(ratio, 3),
                        "target": {"test_accuracy": TARGET_ACCURACY, "fit_time_ratio": TARGET_RATIO},
                        "meets_target": met, "meets_stretch": met and accuracy >= STRETCH_ACCURACY,

@@ -103,6 +103,9 @@ def decoded_examples(source: Source, x, y, shape: tuple, deterministic: bool = T
     crop: central-crop fraction taken before resizing (`data.center_crop`).
     """
     size, channels = tuple(shape[:2]), shape[2]
+    if (source.kind == "arrays" and not crop and x.dtype == np.uint8
+            and tuple(x.shape[1:]) == (*size, channels)):  # already what the cache holds: no per-image map
+        return tf.data.Dataset.from_tensor_slices((x, y))
     ds = tf.data.Dataset.from_tensor_slices((x.astype(str) if source.kind == "files" else x, y))
     if source.kind == "files":
         prepare = lambda p, label: (load_uint8(p, size, channels, crop), label)  # noqa: E731

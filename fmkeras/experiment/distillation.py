@@ -20,7 +20,7 @@ from fmkeras.errors import ConfigError
 from fmkeras.experiment.low_label import set_batchnorm_momentum
 from fmkeras.atomic_files import write_with
 from fmkeras.evaluate.report import write_json
-from fmkeras.train import fit, seed_everything
+from fmkeras.train import fit, restores_dtype_policy, seed_everything
 from fmkeras.train.optimizers import build_optimizer
 from fmkeras.train.schedules import build_schedule
 from fmkeras.train.trainer import steps_per_epoch
@@ -40,6 +40,7 @@ def _accuracy(model, dataset) -> float:
     return round(correct / max(total, 1), 4)
 
 
+@restores_dtype_policy
 def compare_distillation(cfg: RunConfig, teacher: keras.Model, student_model: ModelConfig, run_dir: str,
                          batchnorm_momentum: float = None) -> dict:
     """Trains the student from scratch and by distillation; returns accuracies and parameter counts.

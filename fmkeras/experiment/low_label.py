@@ -28,7 +28,7 @@ from fmkeras.data import build_datasets
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate.report import write_json
 from fmkeras.tasks import load_image_source
-from fmkeras.train import fit, seed_everything
+from fmkeras.train import fit, restores_dtype_policy, seed_everything
 from fmkeras.train.trainer import _labels_for_loss
 from fmkeras.transfer import BACKBONE_LAYER, build_classifier
 from fmkeras.transfer.finetune import fit_stages
@@ -52,6 +52,7 @@ def _trainable_params(model) -> int:
     return int(sum(v.numpy().size for v in model.trainable_weights))
 
 
+@restores_dtype_policy
 def train_low_label(cfg: RunConfig, mode: str, weights: str = None, run_dir: str = "runs/low_label",
                     source=None) -> tuple:
     """Trains one mode on `cfg.data.labels_per_class` labels; returns (report with test accuracy and costs,

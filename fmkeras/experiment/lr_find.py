@@ -10,9 +10,10 @@ from __future__ import annotations
 from fmkeras.config import RunConfig
 from fmkeras.tasks import check_command, task_for_source
 from fmkeras.train.lr_find import lr_range_test
-from fmkeras.train.trainer import _labels_for_loss, seed_everything
+from fmkeras.train.trainer import _labels_for_loss, restores_dtype_policy, seed_everything
 
 
+@restores_dtype_policy
 def find_learning_rate(cfg: RunConfig, out_dir: str, steps: int = 200, min_lr: float = 1e-7,
                        max_lr: float = 1.0) -> dict:
     """Builds `cfg`'s data and model, runs the range test, writes lr_find.json + lr_find.png to `out_dir`.

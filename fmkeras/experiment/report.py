@@ -7,8 +7,9 @@ Keys (always present; `None` where a key does not apply):
   data (the source's name), evaluated_on ("test" | "validation" | None)
 - class_names, image_shape ([H, W, C] or None for text), vocabulary_size (text) or None
 - num_train, num_val, num_test, params, trainable_params, lora_rank
-- train_seconds, epochs, history ({metric: [per epoch]}), stages (one summary per fine-tuning stage),
-  stopped_early, resume (step checkpoints: where it resumed from, corrupt files skipped)
+- train_seconds, epochs ([{epoch, seconds, cpu_seconds, images_per_second}]), history ({metric: [per epoch]}),
+  stages (one summary per fine-tuning stage), stopped_early, resume (step checkpoints: where it resumed from,
+  corrupt files skipped)
 - skipped ([{path, reason}] of unreadable inputs), skipped_count
 - test: accuracy, macro F1, per-class report, confusion matrix of the evaluated split (None without one);
   for multi-label runs mAP, micro/macro F1, precision and recall, subset accuracy, the per-class thresholds

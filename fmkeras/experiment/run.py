@@ -28,7 +28,7 @@ from fmkeras.experiment.report import run_report
 from fmkeras.experiment.run_dir import MODEL_FILE, make_run_dir
 from fmkeras.model_files.weight_hashes import write_sha256_sidecar
 from fmkeras.tasks import task_for_source
-from fmkeras.train import seed_everything
+from fmkeras.train import restores_dtype_policy, seed_everything
 from fmkeras.train.strategy import (build_strategy, is_chief, resolve_strategy_name, scale_for_replicas,
                                     shard_dataset, strategy_name, task_label)
 from fmkeras.transfer import trainable_parameter_count
@@ -50,6 +50,7 @@ class Experiment:
         self.source = source
         self.total_epochs = total_epochs
 
+    @restores_dtype_policy
     def run(self) -> dict:
         """Trains, evaluates on the test split (else validation), writes the run directory and exports.
         Returns the run report (also written to metrics.json)."""

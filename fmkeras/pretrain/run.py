@@ -26,7 +26,7 @@ from fmkeras.experiment import make_run_dir
 from fmkeras.pretrain.backbone_file import backbone_info, save_backbone
 from fmkeras.pretrain.simclr import SimCLR, build_encoder, build_projection_head
 from fmkeras.pretrain.views import two_views
-from fmkeras.train import fit, seed_everything
+from fmkeras.train import fit, restores_dtype_policy, seed_everything
 from fmkeras.train.trainer import resolve_precision
 from fmkeras.train.callbacks import Throughput
 from fmkeras.train.optimizers import build_optimizer
@@ -98,6 +98,7 @@ def pretrain_supervised(cfg: PretrainRunConfig, run_dir: str, callbacks=()) -> t
     return model.get_layer(BACKBONE_LAYER), report
 
 
+@restores_dtype_policy
 def run_pretraining(cfg: PretrainRunConfig, callbacks=()) -> dict:
     """Pretrains `cfg.model`'s backbone by `cfg.pretrain.method`; saves it and returns the report."""
     if not isinstance(cfg, PretrainRunConfig):

@@ -11,7 +11,9 @@ from fmkeras.train.checkpoints import fsync_dir
 
 
 class Throughput(keras.callbacks.Callback):
-    """Records wall time and training images/s of each epoch into `self.epochs`."""
+    """Records each epoch's wall time, training images/s and the process's CPU seconds (user + system, all
+    threads) into `self.epochs`. CPU seconds are the figure to compare on a machine whose cores are shared:
+    a throttled or busy core stretches the wall time, not the work done."""
 
     def __init__(self, batch_size: int):
         super().__init__()
@@ -19,7 +21,7 @@ class Throughput(keras.callbacks.Callback):
         self.epochs: list = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps = time.perf_counter(), 0
+        self._start, self._cpu_start, self._steps = time.perf_counter(), process_cpu_seconds(), 0
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
@@ -27,7 +29,14 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
         self.epochs.append({"epoch": epoch + 1, "seconds": round(seconds, 3),
+                            "cpu_seconds": round(process_cpu_seconds() - self._cpu_start, 3),
                             "images_per_second": round(self._steps * self.batch_size / max(seconds, 1e-9), 1)})
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process (every thread) so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -48,6 +49,20 @@ def seed_everything(cfg: TrainConfig):
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     set_precision(resolve_precision(cfg.precision))
+
+
+def restores_dtype_policy(func):
+    """Decorates an entry point that calls `seed_everything` (which sets Keras' global dtype policy for the
+    models it builds) so that the caller's policy is back when it returns or raises: a notebook that trains
+    a mixed_bfloat16 run and then builds its own model gets float32 as before, not the run's policy."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        before = keras.config.dtype_policy()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            keras.config.set_dtype_policy(before)
+    return wrapper
 
 
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still include native bfloat16 instructions.

@@ -27,6 +27,7 @@ from fmkeras.config import TuneRunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
 from fmkeras.tasks import check_command, task_for_source
+from fmkeras.train import restores_dtype_policy
 from fmkeras.train.strategy import resolve_strategy_name
 from fmkeras.tune.hypermodel import hypermodel_for, objective_direction
 from fmkeras.tune.report import plot_trial_scores, summarize_trials
@@ -80,6 +81,7 @@ def is_tuning_worker() -> bool:
     return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "chief")
 
 
+@restores_dtype_policy
 def run_search(cfg: TuneRunConfig) -> dict:
     """Runs (or resumes) the search of `cfg`; on the chief/single process also summarizes and retrains."""
     if not isinstance(cfg, TuneRunConfig):

@@ -93,3 +93,20 @@ def test_auto_precision_run_records_the_policy_it_used(tmp_path, monkeypatch):
     report = Experiment(cfg).run()
     with open(os.path.join(report["run_dir"], "config.json")) as fh:
         assert json.load(fh)["train"]["precision"] == "mixed_bfloat16"
+    # the caller's policy is back: a model built after the run (a notebook's next cell, the time-to-accuracy
+    # benchmark's reference net) is float32 again, not the run's mixed_bfloat16
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_an_entry_point_restores_the_callers_policy_when_it_fails(tmp_path):
+    from fmkeras.train import restores_dtype_policy
+
+    @restores_dtype_policy
+    def failing_run(cfg):
+        seed_everything(cfg.train)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError("data went missing")
+
+    with pytest.raises(RuntimeError, match="data went missing"):
+        failing_run(tiny_config(tmp_path, precision="mixed_bfloat16"))
+    assert keras.config.dtype_policy().name == "float32"

@@ -21,6 +21,7 @@ def test_fit_learns_and_writes_run_files(tmp_path):
     result = fit(model, data, cfg.train, str(tmp_path / "run"))
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert len(result.epochs) == 3 and all(e["images_per_second"] > 0 for e in result.epochs)
+    assert all(0 < e["cpu_seconds"] <= e["seconds"] * (os.cpu_count() or 1) + 0.5 for e in result.epochs)
     for name in ("checkpoints/best.weights.h5", "history.csv"):
         assert os.path.isfile(tmp_path / "run" / name), name
     assert os.listdir(tmp_path / "run" / "logs"), "TensorBoard logs missing"
