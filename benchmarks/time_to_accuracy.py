@@ -20,7 +20,7 @@ judges the target on the medians of the pairs' ratios and accuracies: on a machi
 single epochs of either net vary 1.3-2x, so one pair's ratio says little. Each net reports its epoch times
 and the CPU seconds (all threads) its fit used; `fit_cpu_ratio_recipe_over_reference` compares those, which a
 throttled or busy core does not stretch (on this machine, epochs that use both cores fully - the recipe's -
-were slowed 2x in bursts while the reference's, which keep ~1.3 cores busy, were not).
+were slowed 2x in bursts more often than the reference's, which keep ~1.5 cores busy).
 `ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/time_to_accuracy.py` runs both nets as on an AVX2-only CPU
 (oneDNN's kernels capped at AVX2, so `auto` precision is float32): the figure for machines without AMX.
 
