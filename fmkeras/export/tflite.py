@@ -33,6 +33,25 @@ def _serving_archive(model: keras.Model, directory: str):
     archive.write_out(directory, verbose=False)
 
 
+def float32_model(model: keras.Model) -> keras.Model:
+    """`model` itself when every layer computes in float32, else a float32 copy with the same weights.
+
+    A run trained under `train.precision=mixed_bfloat16` (the default recipe's `auto` on an AMX CPU) keeps float32
+    weights but computes in bfloat16, and TFLite has no bfloat16 kernels: the converter fails on every Conv2D.
+    The copy computes what the model computes, in float32 (the user's model is not changed)."""
+    if all(layer.dtype_policy.name == "float32" for layer in model._flatten_layers()):
+        return model
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):  # nested backbones
+            return keras.models.clone_model(layer, clone_function=clone)
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def variables_bytes(saved_model_dir: str) -> int:
     """Bytes of a SavedModel's variables/ directory (the float weights)."""
     folder = os.path.join(saved_model_dir, "variables")
@@ -53,7 +72,7 @@ def convert_tflite(model: keras.Model, quantize: str = "none", representative=No
         raise ConfigError("int8 quantization needs a representative dataset of training images")
     with tempfile.TemporaryDirectory() as tmp:
         directory = saved_model_dir or tmp
-        _serving_archive(model, directory)
+        _serving_archive(float32_model(model), directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

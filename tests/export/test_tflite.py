@@ -36,6 +36,26 @@ def test_int8_tflite_is_under_0_3x_float_variables_within_1_point(tmp_path):
     assert report["accuracy_drop_points"] <= 1.0, report
 
 
+def test_a_mixed_bfloat16_model_converts_through_a_float32_copy():
+    # the default recipe trains in mixed_bfloat16 on CPUs with AMX; TFLite has no bfloat16 kernels
+    from fmkeras.export.tflite import float32_model
+    cfg = ModelConfig(backbone="cnn", backbone_options={"filters": [8, 16], "batch_norm": "fused", "pool_first": True},
+                      head=HeadConfig(pooling="flatten", dense_units=[16]))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_classifier(cfg, (28, 28, 1), 10)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "bfloat16"
+    copy = float32_model(model)
+    assert {layer.dtype_policy.name for layer in copy._flatten_layers()} == {"float32"}
+    assert model.get_layer("backbone").get_layer("block1_conv1").compute_dtype == "bfloat16"  # unchanged
+    images = np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(copy(images).numpy(), model(images).numpy(), atol=0.02)
+    probabilities = tflite_predict(convert_tflite(model), images)
+    np.testing.assert_allclose(probabilities, copy(images).numpy(), atol=1e-5)
+
+
 def test_dynamic_and_float16_shrink_and_agree(fashion):
     model = build_classifier(ModelConfig(backbone_options={"filters": (8, 16)},
                                          head=HeadConfig(pooling="flatten", dense_units=(32,))), (28, 28, 1), 10)
