@@ -45,7 +45,7 @@ def one_run(sparsity: float, overrides: dict, root: str) -> dict:
     model = keras.models.load_model(os.path.join(report["run_dir"], "model.keras"))
     tflite = convert_tflite(model, "none")
     return {"target_sparsity": sparsity, "test_accuracy": report["test"]["accuracy"],
-            "measured_sparsity": report.get("pruning", {}).get("sparsity", 0.0),
+            "measured_sparsity": (report["pruning"] or {}).get("sparsity", 0.0),  # None for a dense run
             "saved_model_gzip_bytes": gzip_size_of_dir(report["export"]["path"]),
             "tflite_gzip_bytes": len(gzip.compress(tflite)), "tflite_bytes": len(tflite),
             "train_seconds": report["train_seconds"]}
