@@ -21,7 +21,7 @@ class Throughput(keras.callbacks.Callback):
         self.epochs: list = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._cpu_start, self._steps = time.perf_counter(), process_cpu_seconds(), 0
+        self._start, self._cpu_start, self._steps = time.perf_counter(), time.process_time(), 0
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
@@ -29,14 +29,8 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
         self.epochs.append({"epoch": epoch + 1, "seconds": round(seconds, 3),
-                            "cpu_seconds": round(process_cpu_seconds() - self._cpu_start, 3),
+                            "cpu_seconds": round(time.process_time() - self._cpu_start, 3),
                             "images_per_second": round(self._steps * self.batch_size / max(seconds, 1e-9), 1)})
-
-
-def process_cpu_seconds() -> float:
-    """User + system CPU time of this process (every thread) so far."""
-    times = os.times()
-    return times.user + times.system
 
 
 class BestWeights(keras.callbacks.Callback):
