@@ -24,6 +24,14 @@ def test_overrides_are_typed_by_field():
     assert cfg.data.source == "folder:/tmp/x"
 
 
+def test_override_sets_one_key_of_a_mapping_field():
+    base = apply_overrides(RunConfig(), {"model.backbone_options": "{filters: [32, 64], pool_first: true}"})
+    cfg = apply_overrides(base, {"model.backbone_options.filters": "[16, 32, 64]",
+                                 "model.backbone_options.extra.depth": "2"})
+    assert cfg.model.backbone_options == {"filters": [16, 32, 64], "pool_first": True, "extra": {"depth": 2}}
+    assert base.model.backbone_options == {"filters": [32, 64], "pool_first": True}  # the original is untouched
+
+
 @pytest.mark.parametrize("key,value,fragment", [
     ("train.epocs", 3, "unknown config field `train.epocs`"),
     ("train.epochs", 0, "`train.epochs` must be >= 1. Received: train.epochs=0"),

@@ -17,6 +17,7 @@ TINY = {
     "resnet18_cifar10": {"model.backbone_options": "{small_input: true, widths: [4, 8, 8, 8]}"},
     "cnn_binary": {},
     "cnn_fashion": {"model.backbone_options": "{filters: [4, 8]}"},
+    "cnn_fashion_fast": {"model.backbone_options.filters": "[4, 8]"},
     "cnn_fashion_tune": {"model.backbone_options": "{filters: [4, 8]}", "finetune.epochs": 0},
     "lenet": {},
     "alexnet": {"model.input_size": "32,32", "model.backbone_options": "{filters: [8, 8, 8, 8, 8]}",
@@ -53,6 +54,9 @@ def test_recipes_mirror_the_reference_examples():
     assert (photos.model.backbone, photos.model.weights, photos.data.center_crop, photos.finetune.freeze_backbone,
             photos.finetune.freeze_batchnorm, photos.finetune.unfreeze_blocks) == (
         "efficientnet_lite0", "imagenet", 0.875, True, True, 4)
+    fast, default = load_recipe("cnn_fashion_fast"), load_recipe("cnn_fashion")
+    assert fast.model.backbone_options == {**default.model.backbone_options, "filters": [16, 32, 64, 128]}
+    assert (fast.data, fast.model.head, fast.export) == (default.data, default.model.head, default.export)
     binary = load_recipe("cnn_binary")
     assert binary.model.head.binary and len(binary.data.classes) == 2
     for name in list_recipes():
