@@ -173,20 +173,22 @@ def _replace_path(cfg, parts: list, value: Any, full: str):
         return dataclasses.replace(cfg, **{head: _coerce(value, types[head], full)})
     child = getattr(cfg, head)
     if isinstance(child, dict):  # a free-form mapping (e.g. model.backbone_options): set one key of a copy
-        return dataclasses.replace(cfg, **{head: _coerce(_set_key(child, parts[1:], value), types[head], full)})
+        return dataclasses.replace(cfg, **{head: _coerce(_set_key(child, parts[1:], value, full), types[head], full)})
     if not dataclasses.is_dataclass(child):
         raise ConfigError(f"`{full}`: `{head}` is not a group of fields")
     return dataclasses.replace(cfg, **{head: _replace_path(child, parts[1:], value, full)})
 
 
-def _set_key(mapping: dict, parts: list, value: Any) -> dict:
+def _set_key(mapping: dict, parts: list, value: Any, full: str) -> dict:
     """A copy of `mapping` with the nested key `parts` set to `value` (missing levels become mappings)."""
     out = dict(mapping)
     if len(parts) == 1:
         out[parts[0]] = value
-    else:
-        child = out.get(parts[0])
-        out[parts[0]] = _set_key(child if isinstance(child, dict) else {}, parts[1:], value)
+        return out
+    child = out.get(parts[0], {})
+    if not isinstance(child, dict):
+        raise ConfigError(f"`{full}`: `{parts[0]}` is {child!r}, not a mapping of keys")
+    out[parts[0]] = _set_key(child, parts[1:], value, full)
     return out
 
 

@@ -30,6 +30,8 @@ def test_override_sets_one_key_of_a_mapping_field():
                                  "model.backbone_options.extra.depth": "2"})
     assert cfg.model.backbone_options == {"filters": [16, 32, 64], "pool_first": True, "extra": {"depth": 2}}
     assert base.model.backbone_options == {"filters": [32, 64], "pool_first": True}  # the original is untouched
+    with pytest.raises(ConfigError, match=r"`model.backbone_options.filters.first`: `filters` is \[32, 64\], not a mapping"):
+        apply_overrides(base, {"model.backbone_options.filters.first": "16"})
 
 
 @pytest.mark.parametrize("key,value,fragment", [
