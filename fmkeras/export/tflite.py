@@ -43,11 +43,9 @@ def float32_model(model: keras.Model) -> keras.Model:
         return model
 
     def clone(layer):
-        if isinstance(layer, keras.Model):  # nested backbones
-            return keras.models.clone_model(layer, clone_function=clone)
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)  # nested backbones too
     copy.set_weights(model.get_weights())
     return copy
 
