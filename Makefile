@@ -185,7 +185,7 @@ bench-low-label-photos: install
 .PHONY: bench-time-to-accuracy lr-find bench-prune
 bench-time-to-accuracy: install
 	mkdir -p benchmarks/results
-	$(PY) benchmarks/time_to_accuracy.py --out benchmarks/results/time_to_accuracy.json.tmp $(ARGS); status=$$?; \
+	$(PY) benchmarks/time_to_accuracy.py --recipe $(RECIPE) --out benchmarks/results/time_to_accuracy.json.tmp $(ARGS); status=$$?; \
 	  mv benchmarks/results/time_to_accuracy.json.tmp benchmarks/results/time_to_accuracy.json; exit $$status
 
 lr-find: install

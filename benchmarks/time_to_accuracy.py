@@ -3,7 +3,8 @@
 Both train on real Fashion-MNIST one after the other in this process (`--separate_processes`: each in its own):
 1. the reference, copied from https://keras.io/examples/vision/mnist_convnet/ (Conv32-pool-Conv64-pool-
    flatten-dropout-softmax, Adam, batch 128, 15 epochs, validation_split 0.1, inputs scaled to [0, 1]);
-2. the `cnn_fashion` recipe through `fmkeras.experiment.run_training`, the function `fmkeras train` calls.
+2. the `cnn_fashion` recipe (`--recipe NAME`: another) through `fmkeras.experiment.run_training`, the function
+   `fmkeras train` calls.
 Fit time is the wall time of `model.fit` (reference) and of the recipe's training (`train_seconds`: every
 epoch with its validation, first-epoch tracing and caching included), both measured the same way.
 
@@ -45,6 +46,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fmkeras.config import DataConfig, apply_overrides, parse_override  # noqa: E402
+from fmkeras.errors import ConfigError  # noqa: E402
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 from fmkeras.recipes import load_recipe  # noqa: E402
@@ -107,11 +109,11 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def recipe_run(overrides: dict, run_root: str, tta_modes=()) -> dict:
-    """The default recipe through the library path `fmkeras train` uses (export off, runs in a temp dir);
+def recipe_run(overrides: dict, run_root: str, tta_modes=(), recipe: str = "cnn_fashion") -> dict:
+    """The recipe (default: `make train`'s) through the library path `fmkeras train` uses (export off, runs in a temp dir);
     with `tta_modes`, the finished run is also scored with test-time augmentation (`fmkeras evaluate --tta`)."""
     from fmkeras.experiment.finished_runs import evaluate
-    cfg = apply_overrides(load_recipe("cnn_fashion"), {"run_root": run_root, "export.enabled": False,
+    cfg = apply_overrides(load_recipe(recipe), {"run_root": run_root, "export.enabled": False,
                                                        "train.verbose": 2, **overrides})
     report = run_training(cfg)
     model = keras.models.load_model(os.path.join(report["run_dir"], "model.keras"))
@@ -160,6 +162,8 @@ def roofline(run: dict, peak: float) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipe", default="cnn_fashion",
+                        help="the recipe to race the convnet with (default: make train's, cnn_fashion)")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.epochs=4")
     parser.add_argument("--only", choices=("both", "recipe", "reference"), default="both")
     parser.add_argument("--reference_epochs", type=int, default=15, help="15 as published; fewer only to probe")
@@ -171,6 +175,10 @@ def main(argv=None) -> int:
                         help="train each net in a fresh process, one after the other (default: both in this one)")
     args = parser.parse_args(argv)
     overrides = dict(parse_override(item) for item in args.set)
+    try:  # an unknown recipe fails here, before any training
+        load_recipe(args.recipe)
+    except ConfigError as error:
+        parser.error(str(error))
     source = load_source(DataConfig())
     from fmkeras.train.trainer import cpu_has_native_bfloat16
     result = {"benchmark": "time_to_accuracy", "cpu_count": os.cpu_count(),
@@ -178,14 +186,14 @@ def main(argv=None) -> int:
               # makes this CPU's convolutions run as on an AVX2-only machine)
               "cpu_native_bfloat16": cpu_has_native_bfloat16(),
               "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-              "load_average_before": [round(v, 2) for v in os.getloadavg()]}
+              "load_average_before": [round(v, 2) for v in os.getloadavg()], "recipe_name": args.recipe}
     if args.pairs > 1 and (args.only != "both" or args.separate_processes):
         parser.error("--pairs needs both nets in one process (no --only, no --separate_processes)")
     if args.only == "both" and args.separate_processes:
         # Each net in a fresh process (to rule out one run's process state slowing the other; on 2026-12-06 it
         # did not: the recipe's first two epochs took 16-18 s against 10 s later, in either way).
         for part in ("reference", "recipe"):
-            child = [sys.executable, os.path.abspath(__file__), "--only", part,
+            child = [sys.executable, os.path.abspath(__file__), "--only", part, "--recipe", args.recipe,
                      "--reference_epochs", str(args.reference_epochs)]
             child += [flag for item in args.set for flag in ("--set", item)]
             child += [flag for mode in args.tta for flag in ("--tta", mode)]
@@ -206,7 +214,7 @@ def main(argv=None) -> int:
                         pair["reference"] = reference_convnet(source, args.reference_epochs)
                     else:
                         with tempfile.TemporaryDirectory() as run_root:
-                            pair["recipe"] = recipe_run(overrides, run_root, args.tta)
+                            pair["recipe"] = recipe_run(overrides, run_root, args.tta, args.recipe)
                 pairs.append(pair)
         result.update({key: pairs[0][key] for key in parts})
         if args.pairs > 1:
