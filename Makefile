@@ -183,10 +183,12 @@ bench-low-label-photos: install
 
 # --- fast training: time to accuracy against keras.io's Simple MNIST convnet, LR range test, pruning ---
 .PHONY: bench-time-to-accuracy lr-find bench-prune
+# the default recipe's figures go to time_to_accuracy.json, another recipe's to time_to_accuracy_<recipe>.json
+TTA_JSON = benchmarks/results/time_to_accuracy$(if $(filter-out cnn_fashion,$(RECIPE)),_$(RECIPE)).json
 bench-time-to-accuracy: install
 	mkdir -p benchmarks/results
-	$(PY) benchmarks/time_to_accuracy.py --recipe $(RECIPE) --out benchmarks/results/time_to_accuracy.json.tmp $(ARGS); status=$$?; \
-	  mv benchmarks/results/time_to_accuracy.json.tmp benchmarks/results/time_to_accuracy.json; exit $$status
+	$(PY) benchmarks/time_to_accuracy.py --recipe $(RECIPE) --out $(TTA_JSON).tmp $(ARGS); status=$$?; \
+	  mv $(TTA_JSON).tmp $(TTA_JSON); exit $$status
 
 lr-find: install
 	$(FMKERAS) lr_find --recipe=$(RECIPE) $(ARGS)
