@@ -46,8 +46,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from fmkeras.config import DataConfig, apply_overrides, parse_override  # noqa: E402
-from fmkeras.errors import ConfigError  # noqa: E402
 from fmkeras.data import load_source  # noqa: E402
+from fmkeras.errors import ConfigError  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
 from fmkeras.recipes import load_recipe  # noqa: E402
 
@@ -110,11 +110,12 @@ def forward_flops(model: keras.Model) -> int:
 
 
 def recipe_run(overrides: dict, run_root: str, tta_modes=(), recipe: str = "cnn_fashion") -> dict:
-    """The recipe (default: `make train`'s) through the library path `fmkeras train` uses (export off, runs in a temp dir);
-    with `tta_modes`, the finished run is also scored with test-time augmentation (`fmkeras evaluate --tta`)."""
+    """The recipe (default: `make train`'s) through the library path `fmkeras train` uses (export off, runs in
+    a temp dir); with `tta_modes`, the finished run is also scored with test-time augmentation (`fmkeras
+    evaluate --tta`)."""
     from fmkeras.experiment.finished_runs import evaluate
     cfg = apply_overrides(load_recipe(recipe), {"run_root": run_root, "export.enabled": False,
-                                                       "train.verbose": 2, **overrides})
+                                                "train.verbose": 2, **overrides})
     report = run_training(cfg)
     model = keras.models.load_model(os.path.join(report["run_dir"], "model.keras"))
     later = [e["images_per_second"] for e in report["epochs"][1:]] or [e["images_per_second"]
