@@ -3,17 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from fmkeras.config import (RunConfig, apply_overrides, from_dict, load_config_file, parse_override, to_dict,
-                            validate)
-from fmkeras.recipes import load_recipe
-
-
-def _deep_merge(base: dict, extra: dict) -> dict:
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
-            merged.get(key), dict) else value
-    return merged
+from fmkeras.config import (RunConfig, apply_overrides, deep_merge, from_dict, load_config_file, parse_override,
+                            to_dict, validate)
+from fmkeras.errors import ConfigError
+from fmkeras.recipes import list_recipes, load_recipe
 
 
 DEFAULT_RECIPE = "cnn_fashion"
@@ -31,12 +24,19 @@ def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields:
     out); a `--set` of another command's field is refused naming the command."""
     overrides = dict(parse_override(item) for item in sets)
     overrides.update({k: v for k, v in (fields or {}).items() if v is not None})
+    file_values = load_config_file(config_file) if config_file else None
+    if file_values and "base" in file_values:  # a config file may start from a recipe, as recipes do
+        base = file_values.pop("base")
+        if not isinstance(base, str) or base not in list_recipes() or (recipe and recipe != base):
+            raise ConfigError(f"config file {config_file}: `base` must name a recipe ({', '.join(list_recipes())})"
+                              f"{f' and agree with --recipe={recipe}' if recipe else ''}. Received: base={base!r}")
+        recipe = base
     if recipe or (not config_file and issubclass(cls, RunConfig)):
         cfg = load_recipe(recipe or default_recipe(overrides), cls)
     else:
         cfg = cls()
     if config_file:
-        cfg = validate(from_dict(cls, _deep_merge(to_dict(cfg), load_config_file(config_file))))
+        cfg = validate(from_dict(cls, deep_merge(to_dict(cfg), file_values)))
     backbone = overrides.get("model.backbone")
     if (backbone and isinstance(cfg, RunConfig) and backbone != cfg.model.backbone
             and "model.backbone_options" not in overrides):

@@ -18,8 +18,8 @@ from fmkeras.config.data import (MULTILABEL_SOURCE_PREFIX, SOURCE_PREFIXES, TEXT
                                  DataConfig)
 from fmkeras.config.distill import DistillConfig
 from fmkeras.config.export import ExportConfig
-from fmkeras.config.fields import (COMMAND_CONFIGS, apply_overrides, from_dict, load_config_file, parse_override,
-                                   to_dict, yaml_load)
+from fmkeras.config.fields import (COMMAND_CONFIGS, apply_overrides, deep_merge, from_dict, load_config_file,
+                                   parse_override, to_dict, yaml_load)
 from fmkeras.config.model import HeadConfig, ModelConfig
 from fmkeras.config.pretrain import PretrainConfig
 from fmkeras.config.run import (DistillRunConfig, PretrainRunConfig, RunConfig, ServeCommandConfig, TuneRunConfig,
@@ -35,7 +35,8 @@ __all__ = [
     "DistributeConfig", "ExportConfig", "FinetuneConfig", "HeadConfig", "MULTILABEL_SOURCE_PREFIX", "ModelConfig",
     "PretrainConfig", "PretrainRunConfig", "RunConfig", "SOURCE_PREFIXES", "ServeCommandConfig", "ServeConfig",
     "TEXT_SOURCE_PREFIX",
-    "TextConfig", "TrainConfig", "TuneConfig", "TuneRunConfig", "apply_overrides", "check_range", "from_dict",
+    "TextConfig", "TrainConfig", "TuneConfig", "TuneRunConfig", "apply_overrides", "check_range", "deep_merge",
+    "from_dict",
     "load_config", "load_config_file", "parse_override", "run_config_class", "to_dict", "validate",
     "validate_serve", "yaml_load",
 ]

@@ -215,6 +215,15 @@ def parse_override(text: str) -> tuple:
     return key.strip(), value
 
 
+def deep_merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra` laid over it: nested mappings merge key by key, any other value replaces."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
+
+
 def load_config_file(path: str) -> dict:
     """Reads a YAML or JSON config file into a dict."""
     if not os.path.isfile(path):

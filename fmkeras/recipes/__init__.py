@@ -1,5 +1,9 @@
 """Recipes: named configs (YAML files beside this module) mirroring the reference examples.
 
+A recipe may start from another: `base: cnn_fashion` at its top level takes that recipe's values and lays
+its own over them (nested sections merge field by field; a list or a value replaces the base's), so a
+variant states only what it changes.
+
 Example:
     cfg = load_recipe("cnn_fashion")
 """
@@ -7,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from fmkeras.config import from_dict, load_config_file, run_config_class, validate
+from fmkeras.config import deep_merge, from_dict, load_config_file, run_config_class, validate
 from fmkeras.errors import ConfigError
 
 RECIPE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +29,22 @@ def recipe_path(name: str) -> str:
     return path
 
 
+def recipe_values(name: str, _chain: tuple = ()) -> dict:
+    """The raw values of recipe `name`, its `base` recipe's (recursively) merged under them."""
+    if name in _chain:
+        raise ConfigError(f"recipe {_chain[-1]!r}: `base` goes round in a circle: {' -> '.join((*_chain, name))}")
+    values = load_config_file(recipe_path(name))
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str) or base not in list_recipes():
+        raise ConfigError(f"recipe {name!r} ({recipe_path(name)}): `base` must name a recipe "
+                          f"({', '.join(list_recipes())}). Received: base={base!r}")
+    inherited = recipe_values(base, (*_chain, name))
+    inherited.pop("name", None)  # a run of this recipe is named after it, not after its base
+    return deep_merge(inherited, values)
+
+
 def load_recipe(name: str, cls=None):
     """The validated config of recipe `name` (its `name` field defaults to the recipe's).
 
@@ -32,6 +52,6 @@ def load_recipe(name: str, cls=None):
     leaves out those of other commands. By default it is the run config the recipe's sections belong to:
     `cnn_fashion_tune` (which has `tune:`) loads as a TuneRunConfig, `cnn_fashion` as a RunConfig.
     """
-    values = load_config_file(recipe_path(name))
+    values = recipe_values(name)
     values.setdefault("name", name)
     return validate(from_dict(cls or run_config_class(set(values), f"recipe {name!r}"), values))

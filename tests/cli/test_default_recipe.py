@@ -1,9 +1,11 @@
 """A run without --recipe picks its starting recipe from the data: photos start from ImageNet transfer."""
 import numpy as np
+import pytest
 
 from fmkeras.cli.resolve import resolve_config
 from fmkeras.config import DataConfig, RunConfig, apply_overrides
 from fmkeras.data.source import Source
+from fmkeras.errors import ConfigError
 from fmkeras.experiment import with_image_size
 
 
@@ -26,3 +28,17 @@ def test_images_of_different_sizes_take_the_backbone_input_size():
     arrays = Source(name="npz:x", kind="arrays", class_names=("a",), x_train=np.zeros((1, 28, 28, 1), np.uint8),
                     y_train=np.zeros(1, np.int64))
     assert with_image_size(RunConfig(data=DataConfig()), arrays).data.image_size is None
+
+
+def test_a_config_file_can_start_from_a_recipe(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("base: cnn_fashion_fast\ntrain: {epochs: 3}\nmodel:\n  head: {dropout: 0.2}\n")
+    cfg = resolve_config(config_file=str(mine), sets=["train.batch_size=64"])
+    assert (cfg.name, cfg.model.backbone_options["filters"], cfg.model.head.dense_units) == (
+        "cnn_fashion_fast", [16, 32, 64, 128], (256,))  # the recipe's (and its base's) values stay
+    assert (cfg.train.epochs, cfg.model.head.dropout, cfg.train.batch_size) == (3, 0.2, 64)
+    assert resolve_config(recipe="cnn_fashion_fast", config_file=str(mine)).train.epochs == 3  # the same recipe
+    for text, flag in (("base: nosuch\n", None), ("base: cnn_fashion\n", "lenet")):
+        mine.write_text(text)
+        with pytest.raises(ConfigError, match=rf"config file {mine}: `base` must name a recipe \(.*cnn_fashion_fast"):
+            resolve_config(recipe=flag, config_file=str(mine))

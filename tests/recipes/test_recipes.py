@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from fmkeras import recipes
 from fmkeras.config import apply_overrides
-from fmkeras.errors import DataError
+from fmkeras.errors import ConfigError, DataError
 from fmkeras.experiment import run_training
 from fmkeras.recipes import list_recipes, load_recipe, recipe_path
 
@@ -91,3 +92,35 @@ def test_resnet18_cifar10_offline_says_how_to_prepare(tmp_path, monkeypatch):
     monkeypatch.setattr("fmkeras.data.tfds_source._network_reachable", lambda *a, **k: False)
     with pytest.raises(DataError, match=r"'cifar10' is not prepared in .*tfds build cifar10"):
         run_training(_tiny("resnet18_cifar10", tmp_path, "tfds:cifar10"))
+
+
+def _write_recipes(directory, **texts):
+    for name, text in texts.items():
+        (directory / f"{name}.yaml").write_text(text)
+
+
+def test_a_recipe_starts_from_its_base_and_states_only_what_it_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(recipes, "RECIPE_DIR", str(tmp_path))
+    _write_recipes(tmp_path,
+                   parent="name: parent_run\nmodel:\n  backbone: cnn\n  backbone_options: {filters: [8, 16], "
+                          "batch_norm: fused}\n  head: {dropout: 0.3}\ntrain: {epochs: 6, learning_rate: 0.005}\n",
+                   child="base: parent\nmodel:\n  backbone_options: {filters: [4]}\ntrain: {epochs: 2}\n",
+                   grandchild="base: child\ntrain: {learning_rate: 0.001}\n")
+    cfg = load_recipe("grandchild")
+    assert cfg.name == "grandchild"  # named after itself, not after a base's `name`
+    assert cfg.model.backbone_options == {"filters": [4], "batch_norm": "fused"}  # merged; the list replaced
+    assert (cfg.model.head.dropout, cfg.train.epochs, cfg.train.learning_rate) == (0.3, 2, 0.001)
+    assert load_recipe("parent").train.epochs == 6  # the base itself is unchanged
+
+
+@pytest.mark.parametrize("texts, message", [
+    ({"child": "base: nosuch\n"}, r"recipe 'child' \(.*child.yaml\): `base` must name a recipe \(child\)\. "
+                                  r"Received: base='nosuch'"),
+    ({"child": "base: [a]\n"}, r"`base` must name a recipe .* Received: base=\['a'\]"),
+    ({"a": "base: b\n", "b": "base: a\n"}, r"recipe 'b': `base` goes round in a circle: a -> b -> a"),
+])
+def test_a_bad_base_is_refused_naming_the_recipe(tmp_path, monkeypatch, texts, message):
+    monkeypatch.setattr(recipes, "RECIPE_DIR", str(tmp_path))
+    _write_recipes(tmp_path, **texts)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(next(iter(texts)))
