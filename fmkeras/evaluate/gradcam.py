@@ -3,6 +3,8 @@
 The classifier is a chain: input adapters -> preprocessing -> the layer named "backbone" (a feature map
 (B, h, w, C)) -> head. The heatmap of class c is ReLU(sum_k alpha_k A_k) with A = the backbone's feature
 map and alpha_k = the spatial mean of d score_c / d A_k, upsampled to the image and scaled to [0, 1].
+When the backbone pools its map down to 1x1 (the small Fashion-MNIST CNNs: 28 -> 14 -> 7 -> 3 -> 1), a
+heatmap of it would be flat; A is then the backbone's deepest inner map larger than 1x1.
 `plot_gradcam` overlays it on the most confidently misclassified test images (the predicted class's map:
 where the model looked when it went wrong); a run writes it to plots/<split>_gradcam.png.
 
@@ -11,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -26,18 +29,33 @@ def _split(model):
     return model.layers[1:at], model.layers[at], model.layers[at + 1:]
 
 
+def _spatial(shape) -> bool:
+    return len(shape) == 4 and shape[1] is not None and shape[2] is not None and shape[1] * shape[2] > 1
+
+
+def _feature_maps(backbone, x):
+    """(the map Grad-CAM weighs, the backbone's output) for `x`: the map is the backbone's output, or when
+    that is 1x1 its deepest inner map larger than 1x1 (a functional backbone's layer output)."""
+    inner = []
+    if not _spatial(backbone.output.shape) and isinstance(backbone, keras.Model):
+        inner = [layer.output for layer in backbone.layers if _spatial(layer.output.shape)]
+    if not inner:
+        out = backbone(x, training=False)
+        return out, out
+    return keras.Model(backbone.inputs, [inner[-1], backbone.output])(x, training=False)
+
+
 def gradcam(model, images, class_ids=None) -> np.ndarray:
     """(N, H, W) float heatmaps in [0, 1] of `class_ids` (default: the predicted classes) for float images."""
     before, backbone, after = _split(model)
     x = tf.convert_to_tensor(images, tf.float32)
     for layer in before:
         x = layer(x, training=False)
-    features = backbone(x, training=False)
-    if len(features.shape) != 4:
-        raise ValueError(f"Grad-CAM needs a conv feature map from the backbone. Received: shape {features.shape}")
     with tf.GradientTape() as tape:
+        features, out = _feature_maps(backbone, x)
+        if len(features.shape) != 4:
+            raise ValueError(f"Grad-CAM needs a conv feature map from the backbone. Received: shape {features.shape}")
         tape.watch(features)
-        out = features
         for layer in after:
             out = layer(out, training=False)
         ids = tf.argmax(out, axis=-1) if class_ids is None else tf.convert_to_tensor(class_ids, tf.int64)

@@ -59,3 +59,24 @@ def test_run_writes_gradcam_of_misclassified_test_images(tmp_path):
     report = run_training(cfg)
     path = os.path.join(report["run_dir"], "plots", "test_gradcam.png")
     assert report["test"]["gradcam"] == {"plot": path} and os.path.getsize(path) > 5000
+
+
+def test_a_backbone_pooled_to_1x1_is_explained_by_its_last_larger_map():
+    # The default recipe's net pools 28 -> 14 -> 7 -> 3 -> 1: a heatmap of its 1x1 output would be flat.
+    keras.utils.set_random_seed(1)
+    x, y, corners = _bright_square_task()
+    model = build_classifier(ModelConfig(backbone_options={"filters": (8, 16, 16, 16), "batch_norm": False},
+                                         head=HeadConfig(pooling="flatten")), (24, 24, 1), 2)
+    assert model.get_layer("backbone").output.shape[1:3] == (1, 1)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[1] > 0.95
+    positives = np.flatnonzero(y)[:32]
+    heat = gradcam(model, x[positives], np.ones(len(positives), np.int64))
+    assert heat.shape == (len(positives), 24, 24) and heat.min() >= 0 and heat.max() <= 1
+    inside = []
+    for h, (r, c) in zip(heat, corners[positives]):
+        mask = np.zeros((24, 24), bool)
+        mask[r:r + 6, c:c + 6] = True
+        inside.append(h[mask].mean() > 1.5 * h[~mask].mean())
+    assert np.mean(inside) > 0.8, np.mean(inside)
