@@ -40,7 +40,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
 
 def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=1, batch_norm=True,
-              kernel_size=3, pool_first=False, name="cnn") -> keras.Model:
+              kernel_size=3, pool_first=False, last_conv_valid=False, name="cnn") -> keras.Model:
     """Builds the CNN feature extractor; returns a model whose output is the last feature map.
 
     Args:
@@ -50,6 +50,10 @@ def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=
             Conv-BN-ReLU with FusedBatchNormalization (TF's fused kernel: same model, faster training step).
         pool_first: bool. Each block's last conv is followed by MaxPool, then BN and ReLU (Conv-Pool-BN-ReLU,
             as fast CIFAR-10 trainers order it): normalization and activation run on a quarter of the pixels.
+        last_conv_valid: bool. The last block's last conv has "valid" padding and the block no pooling. Where
+            the last block sees a map of the kernel's size (a 28-px image: 28 -> 14 -> 7 -> 3), that conv is one
+            output seeing the whole map - a Dense layer on the flattened map - at 1/9 of the FLOPs of the "same"
+            conv, whose 2x2 pooling of a 3x3 map then keeps only its top-left 2x2 cells.
     """
     if batch_norm not in (True, False, "fused"):
         raise ValueError(f"batch_norm must be true, false or 'fused'. Received: batch_norm={batch_norm!r}")
@@ -57,16 +61,21 @@ def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=
     x = inputs
     for block, width in enumerate(filters, start=1):
         for conv in range(1, convs_per_block + 1):
-            x = keras.layers.Conv2D(width, kernel_size, padding="same", use_bias=not batch_norm,
+            last = last_conv_valid and block == len(filters) and conv == convs_per_block
+            if last and any(size is not None and size < kernel_size for size in x.shape[1:3]):
+                raise ValueError(f"last_conv_valid needs the last block's map to be at least {kernel_size}x"
+                                 f"{kernel_size} (the kernel). Received: a {x.shape[1]}x{x.shape[2]} map from input "
+                                 f"{tuple(input_shape)} and filters {list(filters)}")
+            x = keras.layers.Conv2D(width, kernel_size, padding="valid" if last else "same", use_bias=not batch_norm,
                                     name=f"block{block}_conv{conv}")(x)
-            if pool_first and conv == convs_per_block:
+            if pool_first and conv == convs_per_block and not last:
                 x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
             if batch_norm == "fused":
                 x = FusedBatchNormalization(name=f"block{block}_bn{conv}")(x)
             elif batch_norm:
                 x = keras.layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
             x = keras.layers.ReLU(name=f"block{block}_relu{conv}")(x)
-        if not pool_first:
+        if not pool_first and not (last_conv_valid and block == len(filters)):
             x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
     if weights is not None:
         # Weight files are loaded by fmkeras.transfer.weights after building; there are no presets.

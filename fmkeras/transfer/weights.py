@@ -134,6 +134,10 @@ def _build(spec: BackboneSpec, input_shape: tuple, options: dict) -> keras.Model
         raise ConfigError(f"backbone {spec.name!r} does not take `model.backbone_options` "
                           f"{str(err).split('argument')[-1].strip()}. Received: model.backbone_options={options!r}"
                           ) from None
+    except ConfigError:
+        raise
+    except ValueError as err:  # a bad option value (e.g. cnn's batch_norm), named by the builder
+        raise ConfigError(f"backbone {spec.name!r}, `model.backbone_options`: {err}") from None
 
 
 def build_backbone(spec: BackboneSpec, input_shape: tuple, weights=None, options: dict = None) -> keras.Model:

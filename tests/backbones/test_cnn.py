@@ -96,3 +96,33 @@ def test_pool_first_normalizes_the_pooled_map_with_the_same_weights():
     x = np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(pooled(x, training=False), plain(x, training=False), atol=1e-5)
     assert isinstance(pooled.get_layer("block2_pool"), keras.layers.MaxPooling2D)
+
+
+@pytest.mark.parametrize("pool_first", [False, True])
+def test_last_conv_valid_sees_the_whole_last_map_at_a_ninth_of_the_cost(pool_first):
+    import numpy as np
+    build = get_backbone("cnn").builder
+    kw = dict(filters=(8, 16, 16, 32), batch_norm="fused", pool_first=pool_first)
+    same, valid = build((28, 28, 1), **kw), build((28, 28, 1), last_conv_valid=True, **kw)
+    assert same.output_shape == valid.output_shape == (None, 1, 1, 32)  # 28 -> 14 -> 7 -> 3 -> 1 either way
+    assert same.count_params() == valid.count_params()  # the same layers: only padding and pooling differ
+    assert valid.get_layer("block4_conv1").padding == "valid" and "block4_pool" not in [
+        layer.name for layer in valid.layers]
+    assert valid.get_layer("block4_conv1").output.shape[1:3] == (1, 1)  # one output (1/9 of the 3x3 MACs)
+    assert same.get_layer("block4_conv1").output.shape[1:3] == (3, 3)
+    # every cell of the last 3x3 map reaches the output; "same" + 2x2 pooling drops 5 of the 9
+    x = np.zeros((1, 28, 28, 1), "float32")
+    bottom_right = x.copy()
+    bottom_right[0, 20:, 20:] = 255.0
+    assert not np.allclose(valid(x, training=False), valid(bottom_right, training=False))
+    with pytest.raises(ValueError, match=r"last_conv_valid needs the last block's map to be at least 3x3.*"
+                                         r"a 1x1 map from input \(28, 28, 1\) and filters \[8, 16, 16, 16, 32\]"):
+        build((28, 28, 1), filters=(8, 16, 16, 16, 32), last_conv_valid=True)
+
+
+def test_a_bad_option_value_reaches_the_user_as_a_config_error():
+    from fmkeras.config import ModelConfig
+    from fmkeras.transfer import build_classifier
+    with pytest.raises(ConfigError, match=r"backbone 'cnn', `model.backbone_options`: last_conv_valid needs"):
+        build_classifier(ModelConfig(backbone_options={"filters": [8, 8, 8, 8, 8], "last_conv_valid": True}),
+                         (28, 28, 1), 10)
