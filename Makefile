@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FMKERAS := $(VENV)/bin/fmkeras
-RECIPE ?= cnn_fashion
+# Empty: each command starts from the default for its data and machine (fmkeras.recipes.default_recipe):
+# cnn_fashion, or cnn_fashion_fast where training runs in float32 on the CPU (no GPU, no native bfloat16).
+RECIPE ?=
+RECIPE_FLAG = $(if $(RECIPE),--recipe=$(RECIPE))
 EPOCHS ?=
 ARGS ?=
 PYTEST_ARGS ?=
@@ -16,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: install train test bench clean fashion-mnist help
 
 help:
-	@echo "make train [RECIPE=cnn_fashion] [EPOCHS=N] [ARGS='--set=train.batch_size=64']"
+	@echo "make train [RECIPE=cnn_fashion|cnn_fashion_fast|lenet|...] [EPOCHS=N] [ARGS='--set=train.batch_size=64']"
 	@echo "make train-photos [PHOTOS=DIR] | make predict-photos [PHOTOS=DIR]"
 	@echo "make test | make bench | make install | make clean"
 
@@ -37,7 +40,7 @@ fashion-mnist:
 	  else echo "no apt-get or root here: Fashion-MNIST will be downloaded via keras.datasets on first use"; fi
 
 train: install
-	$(FMKERAS) train --recipe=$(RECIPE) $(if $(EPOCHS),--epochs=$(EPOCHS)) $(ARGS)
+	$(FMKERAS) train $(RECIPE_FLAG) $(if $(EPOCHS),--epochs=$(EPOCHS)) $(ARGS)
 
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
@@ -73,10 +76,11 @@ mosaics: install
 	$(PY) -m fmkeras.data.mosaic --out $(MOSAICS_DIR) --train 20000 --test 4000 --seed 0 $(ARGS)
 
 preview: install
-	$(FMKERAS) data preview --recipe=$(RECIPE) --preview_out=$(PREVIEW_OUT) $(ARGS)
+	$(FMKERAS) data preview $(RECIPE_FLAG) --preview_out=$(PREVIEW_OUT) $(ARGS)
 
 # --- serving: REST server over saved_models/<MODEL>, TFLite export of a run ---
-MODEL ?= cnn_fashion
+# default: what `make train` exports (saved_models/<recipe name>), RECIPE's or this machine's default recipe's
+MODEL ?= $(or $(RECIPE),$(shell $(PY) -c "from fmkeras.recipes import default_recipe; print(default_recipe())" 2>/dev/null))
 PORT ?= 8501
 QUANTIZE ?= int8
 .PHONY: serve tflite
@@ -99,11 +103,11 @@ tune: install
 # $(WORKERS) multi-worker processes on 127.0.0.1 (TF_CONFIG per process) sharing one run directory;
 # kill one and rerun: training resumes from the last backup (distribute.backup_every_steps).
 train-multiworker: install
-	@base=$$(( 20000 + $$$$ % 20000 )); run_dir=runs/$(RECIPE)-multiworker; \
+	@base=$$(( 20000 + $$$$ % 20000 )); run_dir=runs/$(or $(RECIPE),default)-multiworker; \
 	cluster=$$($(PY) -c "import json; print(json.dumps(['127.0.0.1:%d' % ($$base + i) for i in range($(WORKERS))]))"); \
 	for i in $$(seq 0 $$(( $(WORKERS) - 1 ))); do \
 	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
-	    $(FMKERAS) train --recipe=$(RECIPE) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
+	    $(FMKERAS) train $(RECIPE_FLAG) --strategy=multiworker --run_dir=$$run_dir $(ARGS) & \
 	done; wait
 
 # --- Transformers, text and notebooks ---
@@ -141,7 +145,7 @@ bench-multilabel: install
 PRETRAIN_EPOCHS ?= 5
 
 pretrain: install
-	$(FMKERAS) pretrain --recipe=$(RECIPE) --pretrain_epochs=$(PRETRAIN_EPOCHS) $(ARGS)
+	$(FMKERAS) pretrain $(RECIPE_FLAG) --pretrain_epochs=$(PRETRAIN_EPOCHS) $(ARGS)
 
 bench-low-label: install
 	$(PY) benchmarks/low_label.py $(ARGS)
@@ -183,15 +187,16 @@ bench-low-label-photos: install
 
 # --- fast training: time to accuracy against keras.io's Simple MNIST convnet, LR range test, pruning ---
 .PHONY: bench-time-to-accuracy lr-find bench-prune
-# the default recipe's figures go to time_to_accuracy.json, another recipe's to time_to_accuracy_<recipe>.json
-TTA_JSON = benchmarks/results/time_to_accuracy$(if $(filter-out cnn_fashion,$(RECIPE)),_$(RECIPE)).json
+# make train's default recipe's figures go to time_to_accuracy.json, a named recipe's to
+# time_to_accuracy_<recipe>.json (the JSON's recipe_name says which recipe ran)
+TTA_JSON = benchmarks/results/time_to_accuracy$(if $(RECIPE),_$(RECIPE)).json
 bench-time-to-accuracy: install
 	mkdir -p benchmarks/results
-	$(PY) benchmarks/time_to_accuracy.py --recipe $(RECIPE) --out $(TTA_JSON).tmp $(ARGS); status=$$?; \
+	$(PY) benchmarks/time_to_accuracy.py $(RECIPE_FLAG) --out $(TTA_JSON).tmp $(ARGS); status=$$?; \
 	  mv $(TTA_JSON).tmp $(TTA_JSON); exit $$status
 
 lr-find: install
-	$(FMKERAS) lr_find --recipe=$(RECIPE) $(ARGS)
+	$(FMKERAS) lr_find $(RECIPE_FLAG) $(ARGS)
 
 bench-prune: install
 	$(PY) benchmarks/prune.py $(ARGS)

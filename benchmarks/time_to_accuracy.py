@@ -1,9 +1,12 @@
 """Time to accuracy: keras.io's "Simple MNIST convnet" (unchanged) vs `make train`'s default recipe.
 
+`make train`'s default depends on the machine (fmkeras.recipes.default_recipe): `cnn_fashion`, or its
+half-width `cnn_fashion_fast` on a CPU that trains in float32 (no GPU, no native bfloat16).
+
 Both train on real Fashion-MNIST one after the other in this process (`--separate_processes`: each in its own):
 1. the reference, copied from https://keras.io/examples/vision/mnist_convnet/ (Conv32-pool-Conv64-pool-
    flatten-dropout-softmax, Adam, batch 128, 15 epochs, validation_split 0.1, inputs scaled to [0, 1]);
-2. the `cnn_fashion` recipe (`--recipe NAME`: another) through `fmkeras.experiment.run_training`, the function
+2. that default recipe (`--recipe NAME`: another) through `fmkeras.experiment.run_training`, the function
    `fmkeras train` calls.
 Fit time is the wall time of `model.fit` (reference) and of the recipe's training (`train_seconds`: every
 epoch with its validation, first-epoch tracing and caching included), both measured the same way.
@@ -49,7 +52,7 @@ from fmkeras.config import DataConfig, apply_overrides, parse_override  # noqa: 
 from fmkeras.data import load_source  # noqa: E402
 from fmkeras.errors import ConfigError  # noqa: E402
 from fmkeras.experiment import run_training  # noqa: E402
-from fmkeras.recipes import load_recipe  # noqa: E402
+from fmkeras.recipes import default_recipe, load_recipe  # noqa: E402
 
 TARGET_ACCURACY, STRETCH_ACCURACY, TARGET_RATIO = 0.93, 0.94, 0.5
 
@@ -163,8 +166,9 @@ def roofline(run: dict, peak: float) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--recipe", default="cnn_fashion",
-                        help="the recipe to race the convnet with (default: make train's, cnn_fashion)")
+    parser.add_argument("--recipe", help="the recipe to race the convnet with (default: make train's on this "
+                                         "machine, fmkeras.recipes.default_recipe: cnn_fashion, or cnn_fashion_fast "
+                                         "where training runs in float32 on the CPU)")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.epochs=4")
     parser.add_argument("--only", choices=("both", "recipe", "reference"), default="both")
     parser.add_argument("--reference_epochs", type=int, default=15, help="15 as published; fewer only to probe")
@@ -175,6 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--separate_processes", action="store_true",
                         help="train each net in a fresh process, one after the other (default: both in this one)")
     args = parser.parse_args(argv)
+    args.recipe = args.recipe or default_recipe()
     overrides = dict(parse_override(item) for item in args.set)
     try:  # an unknown recipe fails here, before any training
         load_recipe(args.recipe)

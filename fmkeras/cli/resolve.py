@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from fmkeras.config import (RunConfig, apply_overrides, deep_merge, from_dict, load_config_file, parse_override,
                             to_dict, validate)
 from fmkeras.errors import ConfigError
-from fmkeras.recipes import list_recipes, load_recipe
+from fmkeras.recipes import (DEFAULT_RECIPE, FLOAT32_CPU_RECIPE, PHOTO_RECIPE, default_recipe, list_recipes,
+                             load_recipe)
 
-
-DEFAULT_RECIPE = "cnn_fashion"
-PHOTO_RECIPE = "efficientnet_lite0_transfer"  # the default for a folder of images: transfer from ImageNet
-
-
-def default_recipe(overrides: dict) -> str:
-    """The recipe a run without --recipe/--config starts from: the photo recipe for `folder:` data."""
-    return PHOTO_RECIPE if str(overrides.get("data.source", "")).startswith("folder:") else DEFAULT_RECIPE
+log = logging.getLogger("fmkeras")
 
 
 def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields: dict = None, cls=RunConfig):
@@ -31,8 +26,14 @@ def resolve_config(recipe: str = None, config_file: str = None, sets=(), fields:
             raise ConfigError(f"config file {config_file}: `base` must name a recipe ({', '.join(list_recipes())})"
                               f"{f' and agree with --recipe={recipe}' if recipe else ''}. Received: base={base!r}")
         recipe = base
-    if recipe or (not config_file and issubclass(cls, RunConfig)):
-        cfg = load_recipe(recipe or default_recipe(overrides), cls)
+    if not recipe and not config_file and issubclass(cls, RunConfig):
+        recipe = default_recipe(overrides.get("data.source", ""))
+        why = {FLOAT32_CPU_RECIPE: f"this machine trains in float32 (no GPU, no native bfloat16), where it is "
+                                   f"the faster choice; --recipe={DEFAULT_RECIPE} trains the full-width net",
+               PHOTO_RECIPE: "a folder of images starts from ImageNet transfer"}.get(recipe, "the default")
+        log.info("no --recipe: starting from %s (%s)", recipe, why)
+    if recipe:
+        cfg = load_recipe(recipe, cls)
     else:
         cfg = cls()
     if config_file:

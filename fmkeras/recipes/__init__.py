@@ -15,6 +15,25 @@ from fmkeras.config import deep_merge, from_dict, load_config_file, run_config_c
 from fmkeras.errors import ConfigError
 
 RECIPE_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_RECIPE = "cnn_fashion"
+FLOAT32_CPU_RECIPE = "cnn_fashion_fast"  # the default where training runs in float32 on the CPU
+PHOTO_RECIPE = "efficientnet_lite0_transfer"  # the default for a folder of images: transfer from ImageNet
+
+
+def default_recipe(data_source: str = "") -> str:
+    """The recipe a run without --recipe (or --config) starts from, for `data_source` on this machine.
+
+    A folder of images (`folder:DIR`) starts from the ImageNet transfer recipe. Anything else from
+    `cnn_fashion` where the wide net trains fast - a GPU, or a CPU with native bfloat16 (AMX / AVX512-BF16,
+    `train.precision=auto` trains there in mixed_bfloat16) - and from `cnn_fashion_fast` on a CPU that trains
+    in float32 (AVX2-only x86, most laptops), where the wide net would take the time of keras.io's convnet.
+    """
+    if str(data_source).startswith("folder:"):
+        return PHOTO_RECIPE
+    from fmkeras.train.trainer import resolve_precision  # the training stack, only when a default is needed
+    import tensorflow as tf
+    fast = tf.config.list_physical_devices("GPU") or resolve_precision("auto") == "mixed_bfloat16"
+    return DEFAULT_RECIPE if fast else FLOAT32_CPU_RECIPE
 
 
 def list_recipes() -> list:

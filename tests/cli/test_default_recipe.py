@@ -42,3 +42,46 @@ def test_a_config_file_can_start_from_a_recipe(tmp_path):
         mine.write_text(text)
         with pytest.raises(ConfigError, match=rf"config file {mine}: `base` must name a recipe \(.*cnn_fashion_fast"):
             resolve_config(recipe=flag, config_file=str(mine))
+
+
+@pytest.mark.parametrize("bfloat16, gpus, expected", [
+    (True, [], "cnn_fashion"),  # AMX / AVX512-BF16: the full-width net in mixed bfloat16
+    (False, ["GPU:0"], "cnn_fashion"),
+    (False, [], "cnn_fashion_fast"),  # float32 on the CPU: the narrower net
+])
+def test_the_default_recipe_follows_the_machine(monkeypatch, caplog, bfloat16, gpus, expected):
+    import logging
+
+    import tensorflow as tf
+
+    from fmkeras.recipes import default_recipe
+    from fmkeras.train import trainer
+    monkeypatch.setattr(trainer, "cpu_has_native_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    assert default_recipe() == default_recipe("fashion_mnist") == expected
+    assert default_recipe("folder:/photos") == "efficientnet_lite0_transfer"
+    with caplog.at_level(logging.INFO, logger="fmkeras"):
+        assert resolve_config(fields={"data.source": "fashion_mnist"}).name == expected
+    assert f"no --recipe: starting from {expected}" in caplog.text
+    assert resolve_config(recipe="cnn_fashion").name == "cnn_fashion"  # a named recipe is what runs
+
+
+def test_make_targets_pass_the_recipe_only_when_one_is_named():
+    import os
+    import shutil
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def dry_run(*args):
+        done = subprocess.run([shutil.which("make"), "-n", *args], cwd=root, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "fmkeras train  " in dry_run("train") and "--recipe" not in dry_run("train")
+    assert "fmkeras train --recipe=lenet --epochs=2" in dry_run("train", "RECIPE=lenet", "EPOCHS=2")
+    assert "time_to_accuracy.py  --out benchmarks/results/time_to_accuracy.json.tmp" in dry_run(
+        "bench-time-to-accuracy")
+    assert ("time_to_accuracy.py --recipe=cnn_fashion --out benchmarks/results/time_to_accuracy_cnn_fashion.json"
+            in dry_run("bench-time-to-accuracy", "RECIPE=cnn_fashion"))
+    assert "--model_base_path=saved_models/lenet " in dry_run("serve", "RECIPE=lenet")
