@@ -3,7 +3,8 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("recipe", None, "Built-in recipe to start from (see `fmkeras list`). Default: cnn_fashion.")
+flags.DEFINE_string("recipe", None, "Built-in recipe to start from (see `fmkeras list`). Default: cnn_fashion, or "
+                    "cnn_fashion_fast on a CPU that trains in float32; efficientnet_lite0_transfer for folder: data.")
 flags.DEFINE_string("config", None, "YAML/JSON config file; applied after --recipe.")
 flags.DEFINE_multi_string("set", [], "Override any config field: --set=train.epochs=3 (repeatable).")
 flags.DEFINE_string("data", None, "data.source: fashion_mnist | idx:DIR | tfds:NAME | folder:DIR | npz:FILE | "

@@ -79,3 +79,5 @@ def test_list_names_every_backbone_and_recipe(capsys):
     out = capsys.readouterr().out
     for name in list_backbones() + list_recipes():
         assert f"  {name}" in out, name
+    from fmkeras.recipes import default_recipe
+    assert f"  {default_recipe()}  (the default on this machine" in out and out.count("(the default") == 1
