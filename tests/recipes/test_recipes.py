@@ -56,7 +56,8 @@ def test_recipes_mirror_the_reference_examples():
             photos.finetune.freeze_batchnorm, photos.finetune.unfreeze_blocks) == (
         "efficientnet_lite0", "imagenet", 0.875, True, True, 4)
     fast, default = load_recipe("cnn_fashion_fast"), load_recipe("cnn_fashion")
-    assert fast.model.backbone_options == {**default.model.backbone_options, "filters": [16, 32, 64, 128]}
+    assert fast.model.backbone_options == {**default.model.backbone_options, "filters": [16, 32, 96, 256],
+                                           "last_conv_valid": True}
     assert (fast.data, fast.model.head, fast.export) == (default.data, default.model.head, default.export)
     binary = load_recipe("cnn_binary")
     assert binary.model.head.binary and len(binary.data.classes) == 2
