@@ -1,7 +1,7 @@
 """Time to accuracy: keras.io's "Simple MNIST convnet" (unchanged) vs `make train`'s default recipe.
 
 `make train`'s default depends on the machine (fmkeras.recipes.default_recipe): `cnn_fashion`, or its
-half-width `cnn_fashion_fast` on a CPU that trains in float32 (no GPU, no native bfloat16).
+cheaper `cnn_fashion_fast` on a CPU that trains in float32 (no GPU, no native bfloat16).
 
 Both train on real Fashion-MNIST one after the other in this process (`--separate_processes`: each in its own):
 1. the reference, copied from https://keras.io/examples/vision/mnist_convnet/ (Conv32-pool-Conv64-pool-
