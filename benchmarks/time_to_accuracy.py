@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     except ConfigError as error:
         parser.error(str(error))
     source = load_source(DataConfig())
-    from fmkeras.train.trainer import cpu_has_native_bfloat16
+    from fmkeras.hardware import cpu_has_native_bfloat16
     result = {"benchmark": "time_to_accuracy", "cpu_count": os.cpu_count(),
               # what `train.precision=auto` sees: native bfloat16, and a oneDNN ISA cap (ONEDNN_MAX_CPU_ISA=AVX2
               # makes this CPU's convolutions run as on an AVX2-only machine)

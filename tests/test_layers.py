@@ -8,7 +8,7 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "fmkeras"
 # Each folder may import only the folders of earlier stages (and itself): data -> backbones -> transfer -> train
 # -> evaluate -> export -> tasks -> experiment -> tune / pretrain / predict / serve -> cli.
-STAGES = [{"errors", "atomic_files", "config"}, {"model_files", "backbones", "data", "recipes"}, {"train"},
+STAGES = [{"errors", "atomic_files", "hardware", "config"}, {"model_files", "backbones", "data", "recipes"}, {"train"},
           {"transfer"}, {"evaluate"}, {"export"}, {"tasks"}, {"experiment"}, {"tune", "pretrain", "predict", "serve"},
           {"cli", "__main__"}]
 

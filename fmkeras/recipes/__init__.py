@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from fmkeras import hardware
 from fmkeras.config import deep_merge, from_dict, load_config_file, run_config_class, validate
 from fmkeras.errors import ConfigError
 
@@ -30,10 +31,7 @@ def default_recipe(data_source: str = "") -> str:
     """
     if str(data_source).startswith("folder:"):
         return PHOTO_RECIPE
-    from fmkeras.train.trainer import resolve_precision  # the training stack, only when a default is needed
-    import tensorflow as tf
-    fast = tf.config.list_physical_devices("GPU") or resolve_precision("auto") == "mixed_bfloat16"
-    return DEFAULT_RECIPE if fast else FLOAT32_CPU_RECIPE
+    return DEFAULT_RECIPE if hardware.has_gpu() or hardware.cpu_has_native_bfloat16() else FLOAT32_CPU_RECIPE
 
 
 def list_recipes() -> list:

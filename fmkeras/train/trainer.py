@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import TrainConfig
+from fmkeras.hardware import cpu_has_native_bfloat16  # resolve_precision reads it from here (tests patch it)
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
@@ -63,25 +64,6 @@ def restores_dtype_policy(func):
         finally:
             keras.config.set_dtype_policy(before)
     return wrapper
-
-
-# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still include native bfloat16 instructions.
-_BF16_ISA_CAPS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
-                  "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
-
-
-def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU computes bfloat16 in hardware (AMX-BF16 or AVX512-BF16 flags) and oneDNN may use it
-    (ONEDNN_MAX_CPU_ISA, when set, allows a bfloat16 ISA). False where /proc/cpuinfo does not exist (macOS)."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    if cap and cap not in _BF16_ISA_CAPS:
-        return False
-    try:
-        with open(cpuinfo) as fh:
-            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_precision(policy: str) -> str:

@@ -56,9 +56,9 @@ def test_the_default_recipe_follows_the_machine(monkeypatch, caplog, bfloat16, g
 
     import tensorflow as tf
 
+    from fmkeras import hardware
     from fmkeras.recipes import default_recipe
-    from fmkeras.train import trainer
-    monkeypatch.setattr(trainer, "cpu_has_native_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(hardware, "cpu_has_native_bfloat16", lambda: bfloat16)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
     assert default_recipe() == default_recipe("fashion_mnist") == expected
     assert default_recipe("folder:/photos") == "efficientnet_lite0_transfer"
