@@ -112,10 +112,10 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def recipe_run(overrides: dict, run_root: str, tta_modes=(), recipe: str = "cnn_fashion") -> dict:
-    """The recipe (default: `make train`'s) through the library path `fmkeras train` uses (export off, runs in
-    a temp dir); with `tta_modes`, the finished run is also scored with test-time augmentation (`fmkeras
-    evaluate --tta`)."""
+def recipe_run(overrides: dict, run_root: str, tta_modes, recipe: str) -> dict:
+    """Recipe `recipe` (main passes make train's default unless --recipe) through the library path `fmkeras
+    train` uses (export off, runs in a temp dir); with `tta_modes`, the finished run is also scored with
+    test-time augmentation (`fmkeras evaluate --tta`)."""
     from fmkeras.experiment.finished_runs import evaluate
     cfg = apply_overrides(load_recipe(recipe), {"run_root": run_root, "export.enabled": False,
                                                 "train.verbose": 2, **overrides})

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import TrainConfig
-from fmkeras.hardware import cpu_has_native_bfloat16  # resolve_precision reads it from here (tests patch it)
+from fmkeras.hardware import cpu_has_native_bfloat16, has_gpu  # resolve_precision reads them here (tests patch)
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
@@ -72,7 +72,7 @@ def resolve_precision(policy: str) -> str:
     (on an AVX2-only CPU bfloat16 is emulated, slower than float32; on a GPU set mixed_float16 yourself)."""
     if policy != "auto":
         return policy
-    if tf.config.list_physical_devices("GPU"):  # the CPU's flags say nothing about the GPU that trains
+    if has_gpu():  # the CPU's flags say nothing about the GPU that trains
         return "float32"
     return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
 
