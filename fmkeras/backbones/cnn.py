@@ -39,6 +39,32 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="fmkeras")
+class WholeMapConv2D(keras.layers.Conv2D):
+    """Keras' Conv2D that computes an unpadded convolution whose kernel covers the whole input map (a 3x3 kernel
+    on a 3x3 map: one output per image) as one matrix product of the flattened map with the flattened kernel.
+
+    That is the same sum of products (kernel (kh, kw, cin, cout) flattened in the order the map (kh, kw, cin) is),
+    and the same variables and config as Conv2D; TF's convolution kernels are built for maps larger than the
+    kernel and computed it several times slower: in cnn_fashion_fast's training step on an AVX2 CPU (float32)
+    that one conv took ~18% of the CPU time; as a matrix product the step needs 1/1.10 of the CPU (1/1.42 on AMX
+    in bfloat16; benchmarks/whole_map_conv.py). Any other shape, stride, dilation, group count or data format
+    runs Conv2D's convolution.
+    """
+
+    def _covers_input(self, inputs) -> bool:
+        return (self.padding == "valid" and self.data_format == "channels_last" and self.groups == 1
+                and tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
+                and tuple(inputs.shape[1:3]) == tuple(self.kernel_size))
+
+    def convolution_op(self, inputs, kernel):
+        if not self._covers_input(inputs):
+            return super().convolution_op(inputs, kernel)
+        flat = tf.reshape(inputs, (-1, inputs.shape[1] * inputs.shape[2] * inputs.shape[3]))
+        outputs = tf.matmul(flat, tf.reshape(kernel, (-1, self.filters)))
+        return tf.reshape(outputs, (-1, 1, 1, self.filters))
+
+
 def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=1, batch_norm=True,
               kernel_size=3, pool_first=False, last_conv_valid=False, name="cnn") -> keras.Model:
     """Builds the CNN feature extractor; returns a model whose output is the last feature map.
@@ -53,7 +79,8 @@ def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=
         last_conv_valid: bool. The last block's last conv has "valid" padding and the block no pooling. Where
             the last block sees a map of the kernel's size (a 28-px image: 28 -> 14 -> 7 -> 3), that conv is one
             output seeing the whole map - a Dense layer on the flattened map - at 1/9 of the FLOPs of the "same"
-            conv, whose 2x2 pooling of a 3x3 map then keeps only its top-left 2x2 cells.
+            conv, whose 2x2 pooling of a 3x3 map then keeps only its top-left 2x2 cells; `WholeMapConv2D`
+            computes it as that matrix product.
     """
     if batch_norm not in (True, False, "fused"):
         raise ValueError(f"batch_norm must be true, false or 'fused'. Received: batch_norm={batch_norm!r}")
@@ -66,8 +93,9 @@ def build_cnn(input_shape, weights=None, filters=(32, 64, 128), convs_per_block=
                 raise ValueError(f"last_conv_valid needs the last block's map to be at least {kernel_size}x"
                                  f"{kernel_size} (the kernel). Received: a {x.shape[1]}x{x.shape[2]} map from input "
                                  f"{tuple(input_shape)} and filters {list(filters)}")
-            x = keras.layers.Conv2D(width, kernel_size, padding="valid" if last else "same", use_bias=not batch_norm,
-                                    name=f"block{block}_conv{conv}")(x)
+            conv_layer = WholeMapConv2D if last else keras.layers.Conv2D
+            x = conv_layer(width, kernel_size, padding="valid" if last else "same", use_bias=not batch_norm,
+                           name=f"block{block}_conv{conv}")(x)
             if pool_first and conv == convs_per_block and not last:
                 x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
             if batch_norm == "fused":

@@ -126,3 +126,53 @@ def test_a_bad_option_value_reaches_the_user_as_a_config_error():
     with pytest.raises(ConfigError, match=r"backbone 'cnn', `model.backbone_options`: last_conv_valid needs"):
         build_classifier(ModelConfig(backbone_options={"filters": [8, 8, 8, 8, 8], "last_conv_valid": True}),
                          (28, 28, 1), 10)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_whole_map_conv_is_a_matrix_product_equal_to_the_valid_conv(policy, tmp_path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from fmkeras.backbones.cnn import WholeMapConv2D
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        fast = WholeMapConv2D(7, 3, padding="valid", use_bias=True)
+        plain = keras.layers.Conv2D(7, 3, padding="valid", use_bias=True)
+        x = tf.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 5)), "float32")
+        fast(x), plain(x)
+        plain.set_weights(fast.get_weights())
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y_fast, y_plain = fast(x), plain(x)
+        tol = 1e-5 if policy == "float32" else 5e-2
+        assert y_fast.shape == y_plain.shape == (4, 1, 1, 7) and y_fast.dtype == y_plain.dtype
+        np.testing.assert_allclose(np.float32(y_fast), np.float32(y_plain), rtol=tol, atol=tol)
+        for a, b in zip(tape.gradient(y_fast, [x, *fast.trainable_weights]),
+                        tape.gradient(y_plain, [x, *plain.trainable_weights])):
+            np.testing.assert_allclose(np.float32(a), np.float32(b), rtol=tol, atol=tol)
+        # the traced step is a MatMul, no Conv2D: the point of the layer
+        ops = {op.type for op in tf.function(fast).get_concrete_function(
+            tf.TensorSpec((None, 3, 3, 5))).graph.get_operations()}
+        assert "MatMul" in ops and not {"Conv2D", "_FusedConv2D"} & ops
+        # any other map is Conv2D's convolution, unchanged
+        big = tf.constant(np.random.default_rng(1).normal(size=(2, 5, 5, 5)), "float32")
+        np.testing.assert_allclose(np.float32(fast(big)), np.float32(plain(big)), rtol=tol, atol=tol)
+        assert fast(big).shape == (2, 3, 3, 7)
+        same = WholeMapConv2D(7, 3, padding="same")
+        assert same(x).shape == (4, 3, 3, 7)
+        # a saved model names the class and loads it back
+        model = keras.Sequential([keras.Input((3, 3, 5)), fast])
+        model.save(tmp_path / "m.keras")
+        loaded = keras.models.load_model(tmp_path / "m.keras")
+        assert type(loaded.layers[0]) is WholeMapConv2D
+        np.testing.assert_allclose(np.float32(loaded(x)), np.float32(model(x)), rtol=1e-6, atol=1e-6)
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def test_last_conv_valid_uses_the_whole_map_conv():
+    from fmkeras.backbones.cnn import WholeMapConv2D
+    net = get_backbone("cnn").builder((28, 28, 1), filters=(8, 16, 16, 32), last_conv_valid=True)
+    assert type(net.get_layer("block4_conv1")) is WholeMapConv2D
+    assert type(net.get_layer("block3_conv1")) is not WholeMapConv2D
