@@ -72,6 +72,10 @@ class TrainConfig(ConfigSection):
     prune_begin: float = 0.0
     prune_end: float = 0.75
     prune_frequency: int = 100
+    # Precise BatchNorm statistics (fmkeras.train.batch_norm_stats): after the fit, every trainable BatchNorm
+    # layer's moving mean/variance become the average over this many training batches seen by the final
+    # weights (0 = keep the moving averages taken during training, which lag the weights in short runs).
+    batch_norm_batches: int = 0
 
     def check(self, c: FieldCheck):
         c.range("epochs", 1)
@@ -88,7 +92,7 @@ class TrainConfig(ConfigSection):
             raise ConfigError(f"`{c.path('ema_momentum')}` cannot be combined with resumable training yet. "
                               f"Received: {c.path('ema_momentum')}={self.ema_momentum!r} and "
                               f"{c.path('backup_every_steps')}={self.backup_every_steps!r}")
-        for name in ("warmup_steps", "backup_every_steps"):
+        for name in ("warmup_steps", "backup_every_steps", "batch_norm_batches"):
             c.range(name, 0)
         for name in ("decay_steps", "steps_per_epoch", "adversarial_steps", "prune_frequency"):
             c.range(name, 1)

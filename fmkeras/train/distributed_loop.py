@@ -166,6 +166,11 @@ def check_distributed_settings(cfg: TrainConfig, balance: str = "none"):
     if cfg.prune_sparsity:
         raise ConfigError(f"`train.prune_sparsity` is not supported by the multi-worker loop. "
                           f"Received: train.prune_sparsity={cfg.prune_sparsity}")
+    if cfg.batch_norm_batches:
+        # The recipes set it for short runs; under a multi-worker strategy the layers' statistics are mirrored
+        # variables that an eager call outside strategy.run cannot assign. Kept: the moving averages.
+        log.warning("train.batch_norm_batches=%d is not applied by the multi-worker loop: the BatchNorm layers keep "
+                    "the moving statistics taken during training", cfg.batch_norm_batches)
     if cfg.precision == "mixed_float16":
         # The loop applies the gradients of the unscaled loss; float16 needs loss scaling (model.fit's job).
         raise ConfigError("`train.precision=mixed_float16` is not supported by the multi-worker loop; use "

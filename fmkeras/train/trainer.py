@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import TrainConfig
+from fmkeras.train.batch_norm_stats import recompute_batch_norm_statistics
 from fmkeras.hardware import cpu_has_native_bfloat16, has_gpu  # resolve_precision reads them here (tests patch)
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.checkpoints import CheckpointStore
@@ -220,12 +221,18 @@ def fit(model: keras.Model, data, cfg: TrainConfig, run_dir: str, epochs: int = 
                            shuffle=False, initial_epoch=initial_epoch,
                            class_weight=getattr(data, "class_weight", None))  # data.balance=weights
         history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
-    seconds = time.perf_counter() - start
     best = callbacks["checkpoint"].filepath
     if os.path.isfile(best):
         model.load_weights(best)
     if pruning is not None:
         pruning.prune_to_final()  # the best epoch may predate the final sparsity
+    if cfg.batch_norm_batches:  # the kept weights' own BatchNorm statistics (counted in the fit time)
+        began = time.perf_counter()
+        used = recompute_batch_norm_statistics(trained, data.train, cfg.batch_norm_batches)
+        if used:
+            log.info("BatchNorm statistics re-estimated from %d training batches in %.1f s (train.batch_norm_batches)",
+                     used, time.perf_counter() - began)
+    seconds = time.perf_counter() - start
     stopper = callbacks.get("early_stopping")
     return TrainResult(model=trained, history=history, epochs=callbacks["throughput"].epochs, seconds=seconds,
                        best_checkpoint=best, stopped_early=bool(stopper and stopper.stopped_epoch),
