@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 
 from fmkeras.config import TrainConfig
-from fmkeras.train.batch_norm_stats import recompute_batch_norm_statistics
 from fmkeras.hardware import cpu_has_native_bfloat16, has_gpu  # resolve_precision reads them here (tests patch)
+from fmkeras.train.batch_norm_stats import recompute_batch_norm_statistics
 from fmkeras.train.callbacks import standard_callbacks
 from fmkeras.train.checkpoints import CheckpointStore
 from fmkeras.train.losses import build_loss
