@@ -18,11 +18,16 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import glob
+import json
 import logging
 import os
 
 import keras_tuner
+from keras_tuner.src import utils as keras_tuner_utils
 
+from fmkeras.atomic_files import write_bytes
 from fmkeras.config import TuneRunConfig
 from fmkeras.errors import ConfigError
 from fmkeras.evaluate import write_json
@@ -40,12 +45,18 @@ ALGORITHMS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.Bayesi
 
 
 class _TrialRecorder:
-    """Mixed into a keras-tuner Tuner: gives each trial its own run directory and records which
-    trials this process finished (a resumed search must not rerun finished ones)."""
+    """Mixed into a keras-tuner Tuner: gives each trial its own run directory, records which trials this
+    process finished (a resumed search must not rerun finished ones) and writes the tuner's state files
+    atomically (atomic_tuner_state)."""
 
     def __init__(self, *args, **kwargs):
         self.trials_run = []
-        super().__init__(*args, **kwargs)
+        with atomic_tuner_state():
+            super().__init__(*args, **kwargs)
+
+    def search(self, *args, **kwargs):
+        with atomic_tuner_state():
+            return super().search(*args, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
         kwargs["trial_dir"] = os.path.join(self.get_trial_dir(trial.trial_id), "run")
@@ -58,6 +69,49 @@ class _TrialRecorder:
 
 def project_dir(cfg: TuneRunConfig) -> str:
     return os.path.join(cfg.tune.directory, cfg.tune.project_name or cfg.name)
+
+
+@contextlib.contextmanager
+def atomic_tuner_state():
+    """While active, keras-tuner's state files (oracle.json, tuner0.json, trial_*/trial.json) are written
+    atomically. keras-tuner writes them in place (`keras_tuner.src.utils.save_json`: open "w", then write), so a
+    search killed between the two left an empty oracle.json that the rerun could not reload
+    (JSONDecodeError). Every state write goes through that one function; local paths now go through
+    fmkeras.atomic_files (temp file, fsync, rename); remote ones (gs://...) keep keras-tuner's write."""
+    original = keras_tuner_utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return original(path, obj)
+        text = json.dumps(obj)
+        write_bytes(str(path), text.encode("utf-8"))
+        return text
+
+    keras_tuner_utils.save_json = save_json
+    try:
+        yield
+    finally:
+        keras_tuner_utils.save_json = original
+
+
+def check_tuner_state(project: str):
+    """ConfigError naming the file when a state file that resuming the search in `project` would reload is not
+    JSON (a search killed mid-write by an fmkeras without atomic_tuner_state, or a file edited by hand); nothing
+    is deleted. keras-tuner reloads a project once its tuner file (tuner0.json) exists."""
+    if not glob.glob(os.path.join(project, "tuner*.json")):
+        return
+    paths = [os.path.join(project, "oracle.json"), *glob.glob(os.path.join(project, "tuner*.json")),
+             *glob.glob(os.path.join(project, "trial_*", "trial.json"))]
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot resume the search in {project}: {path} is not valid JSON ({exc}). Move that "
+                              f"file aside to resume without it, or start over with --set=tune.overwrite=true "
+                              f"(which deletes {project}).") from None
 
 
 def build_tuner(cfg: TuneRunConfig, hypermodel) -> keras_tuner.Tuner:
@@ -101,6 +155,8 @@ def run_search(cfg: TuneRunConfig) -> dict:
     check_command(task, "tune", cfg.data.source)
     task.check_config(cfg)
     source = task.load_source(cfg)
+    if not cfg.tune.overwrite:
+        check_tuner_state(project_dir(cfg))
     tuner = build_tuner(cfg, hypermodel_for(cfg, source, task))
     tuner.search(verbose=min(cfg.train.verbose, 1))
     if is_tuning_worker():

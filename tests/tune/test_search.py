@@ -13,9 +13,12 @@ import time
 import keras_tuner
 import pytest
 import yaml
+from keras_tuner.src import backend as keras_tuner_backend
 
+import fmkeras.atomic_files
 from fmkeras.config import TuneRunConfig, from_dict, validate
 from fmkeras.data import load_source
+from fmkeras.errors import ConfigError
 from fmkeras.tune import FinetuneHyperModel, build_tuner, run_search
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,6 +102,63 @@ def test_algorithm_selects_the_keras_tuner_class(tmp_path, fashion_npz, algorith
     else:
         assert tuner.oracle.max_trials == 7
     assert {p.name for p in tuner.oracle.get_space().space} == set(SPACE)
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_a_kill_while_the_tuner_saves_its_state_keeps_the_last_complete_file(tmp_path, fashion_npz, monkeypatch):
+    """keras-tuner opens oracle.json with "w" and then writes it: a kill in between left an empty file that the
+    rerun could not reload. Here the search is killed at that moment in both ways of writing oracle.json:
+    keras-tuner's own (after the open, before the write) and fmkeras' (temp file written, not yet renamed)."""
+    cfg = validate(from_dict(TuneRunConfig, tune_values(tmp_path, fashion_npz, max_trials=3)))
+    tuner = build_tuner(cfg, FinetuneHyperModel(cfg, load_source(cfg.data)))
+    oracle_json = os.path.join(tuner.project_dir, "oracle.json")
+    tuner.oracle.save()
+    before = open(oracle_json).read()
+    assert json.loads(before)["ongoing_trials"] == {}
+
+    class FileTornAtOracleJson:
+        def __init__(self, path, mode):
+            self.path, self.fh = path, open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            if os.path.basename(self.path) == "oracle.json":
+                raise _Killed()
+            return self.fh.write(text)
+
+    real_fsync = fmkeras.atomic_files.fsync_file
+
+    def fsync_killed_at_oracle_json(path):
+        if os.path.basename(path).startswith(".oracle."):
+            raise _Killed()
+        real_fsync(path)
+
+    monkeypatch.setattr(keras_tuner_backend.io, "File", FileTornAtOracleJson)
+    monkeypatch.setattr(fmkeras.atomic_files, "fsync_file", fsync_killed_at_oracle_json)
+    with pytest.raises(_Killed):
+        tuner.search()  # saves trial_0/trial.json, then the oracle (killed)
+    assert open(oracle_json).read() == before
+    assert json.load(open(os.path.join(tuner.project_dir, "trial_0", "trial.json")))["trial_id"] == "0"
+    assert not [name for name in os.listdir(tuner.project_dir) if name.startswith(".")]
+
+
+def test_resuming_from_a_torn_state_file_names_it_and_deletes_nothing(tmp_path, fashion_npz):
+    cfg = validate(from_dict(TuneRunConfig, tune_values(tmp_path, fashion_npz, max_trials=2)))
+    tuner = build_tuner(cfg, FinetuneHyperModel(cfg, load_source(cfg.data)))
+    tuner.save()  # oracle.json and tuner0.json: the state a rerun reloads
+    oracle_json = os.path.join(tuner.project_dir, "oracle.json")
+    open(oracle_json, "w").close()  # what a kill between keras-tuner's open("w") and write left behind
+    with pytest.raises(ConfigError, match=r"search/oracle.json is not valid JSON.*tune.overwrite=true"):
+        run_search(cfg)
+    assert os.path.getsize(oracle_json) == 0 and os.path.isfile(os.path.join(tuner.project_dir, "tuner0.json"))
 
 
 def _completed(project: str) -> dict:
