@@ -33,6 +33,7 @@ def test_bad_patch_size_and_size_name_are_named():
         build_vit((28, 28, 1), size="huge")
 
 
+@pytest.mark.slow
 def test_tiny_vit_trains_on_fashion_mnist(tmp_path):
     # deterministic: the pipeline's parallel reordering otherwise moves this 480-image run by a few points
     cfg = tiny_config(tmp_path, epochs=3, learning_rate=2e-3, deterministic=True)

@@ -46,6 +46,7 @@ def _macro_f1(source, balance, tmp_path):
     return classification_report(probabilities, labels, source.class_names), data
 
 
+@pytest.mark.slow
 def test_balancing_an_imbalanced_split_improves_macro_f1(imbalanced, tmp_path):
     plain, plain_data = _macro_f1(imbalanced, "none", tmp_path)
     weighted, weighted_data = _macro_f1(imbalanced, "weights", tmp_path)

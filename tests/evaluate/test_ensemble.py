@@ -40,6 +40,7 @@ def test_adapt_input_resizes_and_converts_channels():
     assert seen == [(5, 32, 32, 3)]
 
 
+@pytest.mark.slow
 def test_cli_ensemble_of_a_run_dir_and_a_saved_model_with_other_input_shape(tmp_path, capsys):
     first = run_training(dataclasses.replace(tiny_config(tmp_path / "a"), name="a"))
     base = tiny_config(tmp_path / "b", epochs=2, seed=7)
@@ -70,6 +71,7 @@ def _text_run(tmp_path, name: str, csv_path: str, seed: int, export: bool) -> di
         export=ExportConfig(enabled=export, base_dir=str(tmp_path / "saved"))))
 
 
+@pytest.mark.slow
 def test_cli_ensemble_of_text_runs_and_a_text_saved_model(tmp_path, capsys):
     from tests.tune.test_text_search import write_topics_csv
     csv_path = write_topics_csv(str(tmp_path / "topics.csv"), per_class=40, test_per_class=10)

@@ -42,6 +42,7 @@ def test_image_classifier_refuses_data_of_other_classes():
         classifier.fit(data, epochs=1)
 
 
+@pytest.mark.slow
 def test_multi_label_classifier_picks_thresholds_on_validation_and_exports_them(tmp_path, fashion):
     from fmkeras.data.mosaic import build_mosaics
     csv_path = build_mosaics(str(tmp_path / "mosaics"), num_train=1000, num_test=200, seed=0, val_fraction=0.2,

@@ -17,6 +17,7 @@ def float32_afterwards():
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy,compute", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_trains_with_finite_losses_on_cpu(tmp_path, policy, compute):
     cfg = tiny_config(tmp_path, epochs=2, precision=policy, learning_rate=3e-3)

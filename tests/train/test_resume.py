@@ -46,6 +46,7 @@ def _run(tmp_path, run_dir, stop_at=None, term_at=None, **train):
         resume_module.StepCheckpoint.on_train_batch_end = original
 
 
+@pytest.mark.slow
 def test_stopped_resumed_and_sigtermed_run_is_bit_identical(tmp_path):
     base_model, base = _run(tmp_path, tmp_path / "base")
     with pytest.raises(Stop):
