@@ -14,13 +14,6 @@ from fmkeras.config import DataConfig, ModelConfig, RunConfig, TrainConfig, Expo
 from fmkeras.data.idx import FASHION_MNIST_DIR, fashion_mnist_source  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked `slow` (the minute-long end-to-end ones) start first, in their collected order: under
-    pytest-xdist (`make test`) the two workers then end on short tests rather than one worker running a
-    minute-long test alone while the other idles."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     import keras
