@@ -60,23 +60,30 @@ def test_the_setting_is_validated(value):
         validate(TrainConfig(batch_norm_batches=value))
 
 
+@pytest.mark.slow
 def test_one_epoch_of_the_default_recipe_is_usable(tmp_path, fashion):
-    """A one-epoch smoke run (`make train EPOCHS=1`) of cnn_fashion_fast: with the moving statistics taken
-    during its one-cycle epoch the test accuracy was ~0.3 (train ~0.8); the recipe's batch_norm_batches
-    re-estimates them from the final weights."""
+    """A one-epoch smoke run (`make train EPOCHS=1`) of cnn_fashion_fast. With the moving statistics taken during
+    a one-cycle epoch under Adam (cnn_fashion's optimizer) the test accuracy was ~0.3 (train ~0.8); the recipes'
+    batch_norm_batches re-estimates them from the final weights. cnn_fashion_fast's SGD lags less (0.74 without)."""
     from fmkeras.config import apply_overrides
     from fmkeras.experiment import run_training
     from fmkeras.recipes import load_recipe
-    recipe = load_recipe("cnn_fashion_fast")
+    recipe, default = load_recipe("cnn_fashion_fast"), load_recipe("cnn_fashion")
     assert recipe.train.batch_norm_batches == 10  # inherited from cnn_fashion
-    accuracy = {}
-    for batches in (0, recipe.train.batch_norm_batches):
+
+    def one_epoch(batches, **train):
         cfg = apply_overrides(recipe, {"train.epochs": 1, "data.limit_train": 12800, "data.limit_test": 2000,
                                        "train.batch_norm_batches": batches, "export.enabled": False,
-                                       "export.tta": None, "train.verbose": 0,
-                                       "run_root": str(tmp_path / f"bn{batches}"), "train.precision": "float32"})
-        accuracy[batches] = run_training(cfg)["test"]["accuracy"]
-    assert accuracy[10] >= 0.75, accuracy  # 50 one-cycle steps on 12,800 images
+                                       "export.tta": None, "train.verbose": 0, "train.precision": "float32",
+                                       "run_root": str(tmp_path / f"bn{batches}{train.get('train.optimizer', '')}"),
+                                       **train})
+        return run_training(cfg)["test"]["accuracy"]
+
+    assert one_epoch(10) >= 0.75  # the recipe as it is: 50 one-cycle steps on 12,800 images
+    adam = {"train.optimizer": default.train.optimizer, "train.learning_rate": default.train.learning_rate,
+            "train.weight_decay": default.train.weight_decay}
+    accuracy = {batches: one_epoch(batches, **adam) for batches in (0, 10)}
+    assert accuracy[10] >= 0.75, accuracy
     assert accuracy[10] >= accuracy[0] + 0.2, accuracy  # the lagging statistics, measured here
 
 
