@@ -96,7 +96,7 @@ def atomic_tuner_state():
 
 def check_tuner_state(project: str):
     """ConfigError naming the file when a state file that resuming the search in `project` would reload is not
-    JSON (a search killed mid-write by an fmkeras without atomic_tuner_state, or a file edited by hand); nothing
+    JSON (a search killed mid-write by an fmkeras before atomic_tuner_state, or a file edited by hand); nothing
     is deleted. keras-tuner reloads a project once its tuner file (tuner0.json) exists."""
     if not glob.glob(os.path.join(project, "tuner*.json")):
         return
@@ -109,9 +109,9 @@ def check_tuner_state(project: str):
             with open(path, encoding="utf-8") as fh:
                 json.load(fh)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot resume the search in {project}: {path} is not valid JSON ({exc}). Move that "
-                              f"file aside to resume without it, or start over with --set=tune.overwrite=true "
-                              f"(which deletes {project}).") from None
+            raise ConfigError(f"cannot resume the search in {project}: {path} is not valid JSON ({exc}). Start "
+                              f"over with --set=tune.overwrite=true (which deletes {project}), or keep it and search "
+                              f"into another --set=tune.project_name=NAME.") from None
 
 
 def build_tuner(cfg: TuneRunConfig, hypermodel) -> keras_tuner.Tuner:
