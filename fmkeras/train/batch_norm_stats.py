@@ -17,8 +17,8 @@ import keras
 
 
 def trainable_batch_norm_layers(model: keras.Model) -> list:
-    """Every BatchNormalization layer (subclasses included) under `model`, nested models included, whose
-    statistics training updates (trainable, not synchronized across replicas)."""
+    """Every trainable BatchNormalization layer (subclasses included) under `model`, nested models included:
+    the layers whose statistics training updates."""
     found, stack = [], [model]
     while stack:
         layer = stack.pop()

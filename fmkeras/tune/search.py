@@ -98,11 +98,11 @@ def check_tuner_state(project: str):
     """ConfigError naming the file when a state file that resuming the search in `project` would reload is not
     JSON (a search killed mid-write by an fmkeras before atomic_tuner_state, or a file edited by hand); nothing
     is deleted. keras-tuner reloads a project once its tuner file (tuner0.json) exists."""
-    if not glob.glob(os.path.join(project, "tuner*.json")):
+    tuner_files = glob.glob(os.path.join(project, "tuner*.json"))
+    if not tuner_files:
         return
-    paths = [os.path.join(project, "oracle.json"), *glob.glob(os.path.join(project, "tuner*.json")),
-             *glob.glob(os.path.join(project, "trial_*", "trial.json"))]
-    for path in paths:
+    for path in [os.path.join(project, "oracle.json"), *tuner_files,
+                 *glob.glob(os.path.join(project, "trial_*", "trial.json"))]:
         if not os.path.isfile(path):
             continue
         try:
@@ -115,8 +115,11 @@ def check_tuner_state(project: str):
 
 
 def build_tuner(cfg: TuneRunConfig, hypermodel) -> keras_tuner.Tuner:
-    """The `tune.algorithm` tuner writing to project_dir(cfg), resuming what is there unless overwrite."""
+    """The `tune.algorithm` tuner writing to project_dir(cfg), resuming what is there unless overwrite (a state
+    file there that is not JSON: ConfigError, check_tuner_state)."""
     t = cfg.tune
+    if not t.overwrite:
+        check_tuner_state(project_dir(cfg))
     base = ALGORITHMS[t.algorithm]
     kwargs = dict(objective=keras_tuner.Objective(t.objective, objective_direction(t.objective)),
                   executions_per_trial=t.executions_per_trial, directory=t.directory,
@@ -155,8 +158,6 @@ def run_search(cfg: TuneRunConfig) -> dict:
     check_command(task, "tune", cfg.data.source)
     task.check_config(cfg)
     source = task.load_source(cfg)
-    if not cfg.tune.overwrite:
-        check_tuner_state(project_dir(cfg))
     tuner = build_tuner(cfg, hypermodel_for(cfg, source, task))
     tuner.search(verbose=min(cfg.train.verbose, 1))
     if is_tuning_worker():
